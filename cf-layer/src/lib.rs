@@ -1,0 +1,1 @@
+//! cf-layer (filled by a later issue)

@@ -1,0 +1,1 @@
+//! doc-layer (filled by a later issue)

@@ -1,0 +1,1 @@
+//! kv-api (filled by a later issue)

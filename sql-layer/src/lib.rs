@@ -1,0 +1,1 @@
+//! sql-layer (filled by a later issue)
