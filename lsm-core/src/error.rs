@@ -112,6 +112,56 @@ impl Error {
         }
     }
 
+    /// A copy of this error for a second recipient (the followers of a failed write group).
+    /// `std::io::Error` is not `Clone`, so an `Io` copy keeps its kind and message only.
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Error::Io { path, op, source } => Error::Io {
+                path: path.clone(),
+                op,
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Corruption {
+                file,
+                offset,
+                reason,
+            } => Error::Corruption {
+                file: file.clone(),
+                offset: *offset,
+                reason: reason.clone(),
+            },
+            Error::NotADatabase { path, reason } => Error::NotADatabase {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            Error::UnsupportedVersion {
+                file,
+                found,
+                supported,
+            } => Error::UnsupportedVersion {
+                file: file.clone(),
+                found: *found,
+                supported: *supported,
+            },
+            Error::Locked { path } => Error::Locked { path: path.clone() },
+            Error::KeyTooLarge { len, max } => Error::KeyTooLarge {
+                len: *len,
+                max: *max,
+            },
+            Error::ValueTooLarge { len, max } => Error::ValueTooLarge {
+                len: *len,
+                max: *max,
+            },
+            Error::ReadOnly { cause } => Error::ReadOnly {
+                cause: cause.clone(),
+            },
+            Error::Closed => Error::Closed,
+            Error::UnknownKeyspace(k) => Error::UnknownKeyspace(k.clone()),
+            Error::KeyspaceExists(k) => Error::KeyspaceExists(k.clone()),
+            Error::InvalidArgument(a) => Error::InvalidArgument(a.clone()),
+        }
+    }
+
     /// True for [`Error::Corruption`].
     pub fn is_corruption(&self) -> bool {
         matches!(self, Error::Corruption { .. })

@@ -49,6 +49,14 @@ pub fn lookup_key(user_key: &[u8], snapshot: SeqNo) -> Vec<u8> {
     v
 }
 
+/// The key to seek backward to so that every version of `user_key` is at or before it.
+pub fn lookup_key_last(user_key: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(user_key.len() + TRAILER_LEN);
+    v.extend_from_slice(user_key);
+    v.extend_from_slice(&0u64.to_le_bytes());
+    v
+}
+
 /// An internal key split into its parts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParsedKey<'a> {

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use crate::error::Result;
 
 pub use fault::{FaultFs, FaultKind, FaultRule};
-pub use mem::MemFs;
+pub use mem::{CrashMode, MemFs};
 pub use os::OsFs;
 
 /// How a file opened for random reads is read.

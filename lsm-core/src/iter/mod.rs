@@ -7,6 +7,9 @@
 //!
 //! [`compare_internal`]: crate::key::compare_internal
 
+pub mod merging;
+pub mod user;
+
 use crate::error::Result;
 
 /// A bidirectional cursor over internal keys in internal-key order.

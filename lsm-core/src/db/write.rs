@@ -1,0 +1,448 @@
+//! The write path: a queue of writers, group commit, memtable switches and write stalls.
+//!
+//! Every writer enqueues its batch and waits. The writer at the front, when no group is in
+//! flight, becomes the leader: it takes a group of batches from the front (one batch under
+//! `SyncMode::Always`, up to `max_write_group_bytes` otherwise), makes room in the memtable,
+//! assigns consecutive sequence numbers, writes all of the group's WAL records with one append,
+//! fsyncs once if the mode asks, inserts into the memtables, publishes the last sequence number
+//! and hands each follower its result. Only the leader touches the active WAL and inserts, so
+//! memtable switches need no further coordination with writers.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::manifest::VersionEdit;
+use crate::memtable::Memtable;
+use crate::types::{KeyspaceId, SeqNo, ValueKind};
+use crate::util::filename;
+use crate::wal::{LogWriter, WriteBatch};
+
+use super::version::{ImmutableSet, SuperVersion};
+use super::{Inner, SyncMode};
+
+/// What a queued request asks the leader to do.
+enum Request {
+    /// Commit a batch.
+    Write(WriteBatch),
+    /// Switch the memtable (if it holds anything) so it can be flushed.
+    Switch,
+}
+
+struct Pending {
+    id: u64,
+    req: Request,
+}
+
+/// The queue of waiting writers and the results handed back to them.
+#[derive(Default)]
+pub(super) struct WriteQueue {
+    pending: VecDeque<Pending>,
+    done: HashMap<u64, Result<SeqNo>>,
+    next_id: u64,
+    leader_active: bool,
+}
+
+/// Validates and commits `batch`; returns the sequence number of its last operation.
+pub(super) fn write(inner: &Inner, batch: WriteBatch) -> Result<SeqNo> {
+    inner.check_open()?;
+    validate(inner, &batch)?;
+    if batch.is_empty() {
+        return Ok(SeqNo(inner.visible_seq.load(Ordering::Acquire)));
+    }
+    run_queued(inner, Request::Write(batch))
+}
+
+fn validate(inner: &Inner, batch: &WriteBatch) -> Result<()> {
+    let sv = inner.current_sv();
+    for op in batch.iter() {
+        let op = op?;
+        if op.key.len() > inner.opts.max_key_size {
+            return Err(Error::KeyTooLarge {
+                len: op.key.len(),
+                max: inner.opts.max_key_size,
+            });
+        }
+        let value_limit = match op.kind {
+            ValueKind::RangeDelete => inner.opts.max_key_size,
+            _ => inner.opts.max_value_size,
+        };
+        if op.value.len() > value_limit {
+            return Err(Error::ValueTooLarge {
+                len: op.value.len(),
+                max: value_limit,
+            });
+        }
+        match op.kind {
+            ValueKind::Put | ValueKind::Delete => {}
+            ValueKind::Merge | ValueKind::RangeDelete => {
+                return Err(Error::InvalidArgument(format!(
+                    "{:?} operations are not supported by this engine version",
+                    op.kind
+                )))
+            }
+        }
+        if !sv.mems.contains_key(&op.keyspace) {
+            return Err(Error::UnknownKeyspace(op.keyspace.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Queues `req`, waits to be served or to lead, and returns this request's result.
+fn run_queued(inner: &Inner, req: Request) -> Result<SeqNo> {
+    let mut q = inner.queue.lock();
+    let id = q.next_id;
+    q.next_id += 1;
+    q.pending.push_back(Pending { id, req });
+    loop {
+        if let Some(r) = q.done.remove(&id) {
+            return r;
+        }
+        if !q.leader_active && q.pending.front().map(|p| p.id) == Some(id) {
+            break;
+        }
+        inner.queue_cv.wait(&mut q);
+    }
+    // This writer leads. Take the group.
+    q.leader_active = true;
+    let mut group = Vec::new();
+    let mut bytes = 0usize;
+    while let Some(front) = q.pending.front() {
+        let is_switch = matches!(front.req, Request::Switch);
+        if !group.is_empty() {
+            if is_switch || inner.opts.sync_mode == SyncMode::Always {
+                break;
+            }
+            if matches!(group.first(), Some(Pending { req: Request::Switch, .. })) {
+                break;
+            }
+            let size = match &front.req {
+                Request::Write(b) => b.size_bytes(),
+                Request::Switch => 0,
+            };
+            if bytes + size > inner.opts.max_write_group_bytes {
+                break;
+            }
+        }
+        let Some(p) = q.pending.pop_front() else {
+            break;
+        };
+        if let Request::Write(b) = &p.req {
+            bytes += b.size_bytes();
+        }
+        group.push(p);
+    }
+    drop(q);
+
+    let results = lead(inner, &mut group);
+
+    let mut q = inner.queue.lock();
+    let mut mine = None;
+    for (p, r) in group.into_iter().zip(results) {
+        if p.id == id {
+            mine = Some(r);
+        } else {
+            q.done.insert(p.id, r);
+        }
+    }
+    q.leader_active = false;
+    drop(q);
+    inner.queue_cv.notify_all();
+    mine.unwrap_or(Err(Error::InvalidArgument(
+        "write group lost its leader's request".into(),
+    )))
+}
+
+/// Executes a group as its leader; one result per member.
+fn lead(inner: &Inner, group: &mut [Pending]) -> Vec<Result<SeqNo>> {
+    let n = group.len();
+    let fail_all = |e: Error| (0..n).map(|_| Err(e.duplicate())).collect::<Vec<_>>();
+    if let Some(e) = inner.bg_error() {
+        return fail_all(e);
+    }
+    if inner.closed.load(Ordering::Acquire) {
+        return fail_all(Error::Closed);
+    }
+    if let [Pending {
+        req: Request::Switch,
+        ..
+    }] = group
+    {
+        let r = switch_memtable(inner, false).map(|()| SeqNo(inner.visible_seq.load(Ordering::Acquire)));
+        return vec![r];
+    }
+    match commit(inner, group) {
+        Ok(seqs) => seqs.into_iter().map(Ok).collect(),
+        Err(e) => {
+            // The WAL may or may not hold the group: refuse every later write rather than
+            // acknowledge on top of a log we cannot trust.
+            inner.set_bg_error(&e);
+            let mut out = vec![Err(e)];
+            let dup = match &out[0] {
+                Err(e) => e.duplicate(),
+                Ok(_) => Error::Closed,
+            };
+            out.extend((1..n).map(|_| Err(dup.duplicate())));
+            out
+        }
+    }
+}
+
+fn commit(inner: &Inner, group: &mut [Pending]) -> Result<Vec<SeqNo>> {
+    make_room(inner)?;
+    let mut seq = inner.allocated_seq.load(Ordering::Acquire);
+    let mut lasts = Vec::with_capacity(group.len());
+    let mut user_bytes = 0u64;
+    for p in group.iter_mut() {
+        if let Request::Write(b) = &mut p.req {
+            b.set_seq(SeqNo(seq + 1));
+            seq += b.count() as u64;
+            user_bytes += b.size_bytes() as u64;
+        }
+        lasts.push(SeqNo(seq));
+    }
+    let payloads: Vec<&[u8]> = group
+        .iter()
+        .filter_map(|p| match &p.req {
+            Request::Write(b) => Some(b.data()),
+            Request::Switch => None,
+        })
+        .collect();
+    {
+        let mut wal = inner.wal.lock();
+        let before = wal.writer.len();
+        wal.writer.add_records(&payloads)?;
+        inner
+            .counters
+            .wal_bytes
+            .fetch_add(wal.writer.len() - before, Ordering::Relaxed);
+        if inner.opts.sync_mode != SyncMode::Never {
+            wal.writer.sync()?;
+            inner.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    inner.allocated_seq.store(seq, Ordering::Release);
+    let sv = inner.current_sv();
+    for p in group.iter() {
+        if let Request::Write(b) = &p.req {
+            apply_batch(&sv.mems, b)?;
+        }
+    }
+    inner.visible_seq.store(seq, Ordering::Release);
+    let c = &inner.counters;
+    c.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
+    c.write_groups.fetch_add(1, Ordering::Relaxed);
+    c.batches.fetch_add(payloads.len() as u64, Ordering::Relaxed);
+    Ok(lasts)
+}
+
+/// Inserts a batch (whose sequence is set) into the memtables. Keyspaces without a memtable
+/// were dropped; their operations are discarded.
+pub(super) fn apply_batch(mems: &BTreeMap<KeyspaceId, Arc<Memtable>>, b: &WriteBatch) -> Result<()> {
+    let mut seq = b.seq().0;
+    for op in b.iter() {
+        let op = op?;
+        if let Some(m) = mems.get(&op.keyspace) {
+            m.insert(op.key, SeqNo(seq), op.kind, op.value);
+        }
+        seq += 1;
+    }
+    Ok(())
+}
+
+/// Makes sure the active memtables have room, switching (and stalling) as needed.
+fn make_room(inner: &Inner) -> Result<()> {
+    loop {
+        let sv = inner.current_sv();
+        if sv.active_size() < inner.opts.memtable_size {
+            return Ok(());
+        }
+        let mut st = inner.state.lock();
+        if let Some(c) = &st.bg_error {
+            return Err(Error::ReadOnly { cause: c.clone() });
+        }
+        if inner.current_sv().imms.len() >= inner.opts.max_immutable_memtables {
+            // Too many memtables waiting for the flusher: stop this writer (and, because it
+            // leads, every writer behind it) until a flush finishes.
+            let start = Instant::now();
+            inner.state_cv.wait(&mut st);
+            inner
+                .counters
+                .stall_micros
+                .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+            continue;
+        }
+        drop(st);
+        return switch_memtable(inner, true);
+    }
+}
+
+/// Moves the active memtables to the immutable list behind a new WAL and wakes the flusher.
+/// With `force == false` an empty memtable is not switched. Only the write leader calls this.
+fn switch_memtable(inner: &Inner, force: bool) -> Result<()> {
+    let sv = inner.current_sv();
+    if !force && sv.mems.values().all(|m| m.is_empty()) {
+        return Ok(());
+    }
+    let mut wal = inner.wal.lock();
+    // Older WALs are complete on disk whatever the sync mode (synced before the next one
+    // exists), so a damaged record in any but the newest WAL is corruption, not a torn tail.
+    wal.writer.sync()?;
+    let number = inner.new_file_number();
+    let path = filename::wal_path(&inner.dir, number);
+    let file = inner.fs.create(&path)?;
+    inner.fs.sync_dir(&inner.dir)?;
+    let old_number = {
+        let old = wal.number;
+        wal.writer = LogWriter::new(file);
+        wal.number = number;
+        old
+    };
+    drop(wal);
+    let mut slot = inner.sv.write();
+    let cur = Arc::clone(&slot);
+    let imm = Arc::new(ImmutableSet {
+        mems: cur.mems.clone(),
+        wal: old_number,
+        next_wal: number,
+    });
+    let mut imms = vec![imm];
+    imms.extend(cur.imms.iter().cloned());
+    *slot = Arc::new(SuperVersion {
+        mems: cur
+            .mems
+            .keys()
+            .map(|k| (*k, Arc::new(Memtable::new())))
+            .collect(),
+        imms,
+        version: Arc::clone(&cur.version),
+    });
+    drop(slot);
+    inner.state_cv.notify_all();
+    Ok(())
+}
+
+/// Switches the memtable (if non-empty) and waits until every immutable memtable is flushed.
+pub(super) fn flush(inner: &Inner) -> Result<()> {
+    inner.check_open()?;
+    run_queued(inner, Request::Switch)?;
+    let mut st = inner.state.lock();
+    loop {
+        if let Some(c) = &st.bg_error {
+            return Err(Error::ReadOnly { cause: c.clone() });
+        }
+        if inner.current_sv().imms.is_empty() {
+            return Ok(());
+        }
+        if st.shutdown {
+            return Err(Error::Closed);
+        }
+        inner.state_cv.wait(&mut st);
+    }
+}
+
+/// Creates a keyspace (or returns the existing one of that name).
+pub(super) fn create_keyspace(inner: &Inner, name: &str) -> Result<KeyspaceId> {
+    inner.check_open()?;
+    if name.is_empty() || name.len() > 255 {
+        return Err(Error::InvalidArgument(
+            "keyspace names are 1 to 255 bytes".into(),
+        ));
+    }
+    // Hold the write queue's leadership so no batch is between validation and insert while
+    // the memtable set changes.
+    let _q = LeaderGuard::acquire(inner);
+    let mut st = inner.state.lock();
+    if let Some(c) = &st.bg_error {
+        return Err(Error::ReadOnly { cause: c.clone() });
+    }
+    if let Some((id, _)) = st.version.keyspaces.iter().find(|(_, k)| k.name == name) {
+        return Ok(*id);
+    }
+    let id = KeyspaceId(st.version.next_keyspace.max(1));
+    let wal_number = inner.wal.lock().number;
+    let mut edit = VersionEdit {
+        keyspaces_added: vec![(id, name.to_string())],
+        log_numbers: vec![(id, wal_number)],
+        ..VersionEdit::default()
+    };
+    let version = inner.log_edit(&mut st, &mut edit).inspect_err(|e| inner.set_bg_error_locked(&mut st, e))?;
+    let mut slot = inner.sv.write();
+    let cur = Arc::clone(&slot);
+    let mut mems = cur.mems.clone();
+    mems.insert(id, Arc::new(Memtable::new()));
+    *slot = Arc::new(SuperVersion {
+        mems,
+        imms: cur.imms.clone(),
+        version,
+    });
+    Ok(id)
+}
+
+/// Drops a keyspace: recorded in the manifest, its memtable discarded, its files deleted.
+pub(super) fn drop_keyspace(inner: &Inner, ks: KeyspaceId) -> Result<()> {
+    inner.check_open()?;
+    if ks == KeyspaceId::DEFAULT {
+        return Err(Error::InvalidArgument(
+            "the default keyspace cannot be dropped".into(),
+        ));
+    }
+    let _q = LeaderGuard::acquire(inner);
+    let mut st = inner.state.lock();
+    if let Some(c) = &st.bg_error {
+        return Err(Error::ReadOnly { cause: c.clone() });
+    }
+    let Some(old) = st.version.keyspaces.get(&ks).cloned() else {
+        return Err(Error::UnknownKeyspace(ks.to_string()));
+    };
+    let mut edit = VersionEdit {
+        keyspaces_dropped: vec![ks],
+        ..VersionEdit::default()
+    };
+    let version = inner.log_edit(&mut st, &mut edit).inspect_err(|e| inner.set_bg_error_locked(&mut st, e))?;
+    {
+        let mut slot = inner.sv.write();
+        let cur = Arc::clone(&slot);
+        let mut mems = cur.mems.clone();
+        mems.remove(&ks);
+        *slot = Arc::new(SuperVersion {
+            mems,
+            imms: cur.imms.clone(),
+            version,
+        });
+    }
+    drop(st);
+    // Readers that still hold an old SuperVersion keep the tables open through the table
+    // cache's Arc; unlinking the files is safe on POSIX and on MemFs.
+    for f in old.levels.iter().flatten() {
+        inner.table_cache.evict(f.number);
+        let _ = inner.fs.remove(&filename::table_path(&inner.dir, f.number));
+    }
+    Ok(())
+}
+
+/// Holds the write leadership without committing anything (for keyspace changes).
+struct LeaderGuard<'a> {
+    inner: &'a Inner,
+}
+
+impl<'a> LeaderGuard<'a> {
+    fn acquire(inner: &'a Inner) -> LeaderGuard<'a> {
+        let mut q = inner.queue.lock();
+        while q.leader_active {
+            inner.queue_cv.wait(&mut q);
+        }
+        q.leader_active = true;
+        LeaderGuard { inner }
+    }
+}
+
+impl Drop for LeaderGuard<'_> {
+    fn drop(&mut self) {
+        self.inner.queue.lock().leader_active = false;
+        self.inner.queue_cv.notify_all();
+    }
+}
