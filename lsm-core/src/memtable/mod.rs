@@ -1,9 +1,11 @@
 //! The memtable: recent writes, sorted by internal key, in a lock-free skiplist.
 //!
-//! Each entry is ONE heap allocation, `Arc<[u8]>` = `internal key ‖ value`, plus the skiplist
-//! node: a `SkipMap<Vec<u8>, Vec<u8>>` would cost three allocations per insert, which is what
-//! made naive crossbeam memtables slow (2.5–5 µs per insert). Values are handed to readers as
-//! `Bytes` that share the entry's allocation (no copy).
+//! Entries are `internal key ‖ value` copied into 1 MiB arena chunks (shared `Bytes` slices, so
+//! an insert allocates only the skiplist node), with the first 8 bytes of the user key inline in
+//! the node so most comparisons never leave it. A `SkipMap<Vec<u8>, Vec<u8>>` costs three
+//! allocations per insert and two cache misses per comparison, which is what made naive crossbeam
+//! memtables slow (2.5–5 µs per insert). Values are handed to readers as `Bytes` slices of the
+//! arena (no copy); a returned value keeps its 1 MiB chunk alive until dropped.
 //!
 //! Invariants:
 //! * entries are never modified or removed; a memtable only grows until it becomes immutable;
@@ -17,7 +19,8 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
+use parking_lot::Mutex;
 use crossbeam_skiplist::SkipSet;
 use ref_cast::RefCast;
 
@@ -25,6 +28,9 @@ use crate::error::Result;
 use crate::iter::InternalIterator;
 use crate::key::{self, compare_internal, lookup_key, TRAILER_LEN};
 use crate::types::{SeqNo, ValueKind};
+
+/// Size of the arena chunks entries are copied into.
+const ARENA_CHUNK: usize = 1 << 20;
 
 /// Skiplist node and bookkeeping cost charged per entry on top of its bytes.
 const ENTRY_OVERHEAD: usize = 64;
@@ -47,11 +53,24 @@ impl PartialOrd for IKey {
     }
 }
 
-/// One memtable entry: `internal key ‖ value` in one allocation.
+/// One memtable entry: `internal key ‖ value` in one allocation, plus the first eight bytes of
+/// the user key inline, so most comparisons during a skiplist descent are decided without
+/// touching the entry's heap allocation (one cache miss per node instead of two).
 #[derive(Clone)]
 struct Entry {
-    buf: Arc<[u8]>,
+    prefix: u64,
+    buf: Bytes,
     key_len: u32,
+}
+
+/// The first eight bytes of `user_key`, zero-padded, big-endian: comparing two of these as
+/// integers agrees with comparing the keys bytewise whenever the integers differ.
+#[inline]
+fn key_prefix(user_key: &[u8]) -> u64 {
+    let mut p = [0u8; 8];
+    let n = user_key.len().min(8);
+    p[..n].copy_from_slice(&user_key[..n]);
+    u64::from_be_bytes(p)
 }
 
 impl Entry {
@@ -77,7 +96,10 @@ impl PartialEq for Entry {
 impl Eq for Entry {}
 impl Ord for Entry {
     fn cmp(&self, other: &Self) -> Ordering {
-        compare_internal(self.ikey(), other.ikey())
+        match self.prefix.cmp(&other.prefix) {
+            Ordering::Equal => compare_internal(self.ikey(), other.ikey()),
+            o => o,
+        }
     }
 }
 impl PartialOrd for Entry {
@@ -89,6 +111,8 @@ impl PartialOrd for Entry {
 /// A sorted in-memory buffer of internal keys.
 pub struct Memtable {
     set: SkipSet<Entry>,
+    /// The chunk new entries are copied into.
+    arena: Mutex<BytesMut>,
     size: AtomicUsize,
     max_seq: AtomicU64,
 }
@@ -104,6 +128,7 @@ impl Memtable {
     pub fn new() -> Memtable {
         Memtable {
             set: SkipSet::new(),
+            arena: Mutex::new(BytesMut::new()),
             size: AtomicUsize::new(0),
             max_seq: AtomicU64::new(0),
         }
@@ -112,11 +137,21 @@ impl Memtable {
     /// Inserts one version. Safe to call from several threads at once.
     pub fn insert(&self, user_key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
         let key_len = user_key.len() + TRAILER_LEN;
-        let mut buf = Vec::with_capacity(key_len + value.len());
-        key::encode_internal_key(&mut buf, user_key, seq, kind);
-        buf.extend_from_slice(value);
+        let len = key_len + value.len();
+        let buf = {
+            let mut arena = self.arena.lock();
+            if arena.capacity() - arena.len() < len {
+                // Large entries get a buffer of their own so they do not waste a chunk.
+                *arena = BytesMut::with_capacity(ARENA_CHUNK.max(len));
+            }
+            arena.put_slice(user_key);
+            arena.put_u64_le(key::pack_trailer(seq, kind as u8));
+            arena.put_slice(value);
+            arena.split().freeze()
+        };
         let entry = Entry {
-            buf: Arc::from(buf),
+            prefix: key_prefix(user_key),
+            buf,
             key_len: key_len as u32,
         };
         self.set.insert(entry);
@@ -133,7 +168,7 @@ impl Memtable {
         if p.user_key != user_key {
             return None;
         }
-        let value = Bytes::from_owner(e.buf.clone()).slice(e.key_len as usize..);
+        let value = e.buf.slice(e.key_len as usize..);
         Some((p.kind, p.seq, value))
     }
 

@@ -134,15 +134,15 @@ impl TableBuilder {
         }
     }
 
-    /// Adds a point entry. `ikey` must be a well-formed internal key (not `RangeDelete`: use
-    /// [`add_range_tombstone`](Self::add_range_tombstone)) greater than the previous one.
+    /// Adds a point entry. `ikey` must be a well-formed internal key greater than the previous
+    /// point key. An entry of kind `RangeDelete` (as a memtable holds them: start key → end key)
+    /// is passed to [`add_range_tombstone`](Self::add_range_tombstone) instead, so a flush can
+    /// feed a memtable's entries straight in; it takes no part in the order check.
     pub fn add(&mut self, ikey: &[u8], value: &[u8]) -> Result<()> {
         let parsed = parse_internal_key(ikey)
             .ok_or_else(|| Error::InvalidArgument("malformed internal key".into()))?;
         if parsed.kind == ValueKind::RangeDelete {
-            return Err(Error::InvalidArgument(
-                "range tombstones go through add_range_tombstone".into(),
-            ));
+            return self.add_range_tombstone(parsed.user_key, value, parsed.seq);
         }
         if self.props.num_entries > 0 && compare_internal(&self.last_key, ikey) != Ordering::Less {
             return Err(Error::InvalidArgument(

@@ -31,4 +31,4 @@ pub use builder::{TableBuilder, TableOptions};
 pub use cache::{BlockCache, TableCache};
 pub use format::{BlockHandle, Compression, Footer, FORMAT_VERSION, TABLE_MAGIC};
 pub use properties::TableProperties;
-pub use reader::{RangeTombstone, Table, TableIterator};
+pub use reader::{RangeDelIterator, RangeTombstone, Table, TableIterator};

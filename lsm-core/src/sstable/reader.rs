@@ -32,13 +32,15 @@ pub struct Table {
     path: PathBuf,
     number: FileNumber,
     cache: Option<Arc<BlockCache>>,
-    /// Where the footer starts: every block must end at or before it.
-    footer_offset: u64,
+    /// Where the first meta block starts: every data block must end at or before it.
+    data_end: u64,
     footer: Footer,
     index: Block,
     filter: Option<BloomFilter>,
     props: TableProperties,
     range_dels: Vec<RangeTombstone>,
+    /// The range-del block (kept for [`Table::range_del_iter`]).
+    range_del_block: Option<Block>,
 }
 
 impl std::fmt::Debug for Table {
@@ -70,7 +72,12 @@ impl Table {
 
         let read = |h: BlockHandle| read_payload(&*file, &path, footer_offset, h);
         let index = Block::decode_at(read(footer.index)?, &path, footer.index.offset)?;
-        check_index(&index, &path, footer.index.offset, footer_offset)?;
+        // Data blocks come before every meta block.
+        let data_end = [footer.filter, footer.range_del, Some(footer.properties)]
+            .into_iter()
+            .flatten()
+            .fold(footer.index.offset, |m, h| m.min(h.offset));
+        check_index(&index, &path, footer.index.offset, data_end)?;
         let filter = match footer.filter {
             Some(h) => Some(BloomFilter::decode_at(read(h)?, &path, h.offset)?),
             None => None,
@@ -86,21 +93,25 @@ impl Table {
             ));
         }
         props.file_size = len;
-        let range_dels = match footer.range_del {
-            Some(h) => decode_range_dels(&Block::decode_at(read(h)?, &path, h.offset)?, &path, h)?,
-            None => Vec::new(),
+        let (range_dels, range_del_block) = match footer.range_del {
+            Some(h) => {
+                let block = Block::decode_at(read(h)?, &path, h.offset)?;
+                (decode_range_dels(&block, &path, h)?, Some(block))
+            }
+            None => (Vec::new(), None),
         };
         Ok(Arc::new(Table {
             file,
             path,
             number,
             cache,
-            footer_offset,
+            data_end,
             footer,
             index,
             filter,
             props,
             range_dels,
+            range_del_block,
         }))
     }
 
@@ -178,6 +189,16 @@ impl Table {
         &self.range_dels
     }
 
+    /// A cursor over the range tombstones as internal entries, the way a memtable holds them:
+    /// key `(start, seq, RangeDelete)`, value the exclusive end key. Validated at open.
+    pub fn range_del_iter(&self) -> RangeDelIterator {
+        RangeDelIterator {
+            iter: self.range_del_block.as_ref().map(|b| b.iter()),
+            path: self.path.clone(),
+            offset: self.footer.range_del.map_or(0, |h| h.offset),
+        }
+    }
+
     /// A cursor over every point entry.
     pub fn iter(self: &Arc<Self>) -> TableIterator {
         TableIterator {
@@ -216,7 +237,7 @@ impl Table {
                 return Ok(b);
             }
         }
-        let payload = read_payload(&*self.file, &self.path, self.footer_offset, h)?;
+        let payload = read_payload(&*self.file, &self.path, self.data_end, h)?;
         let block = Block::decode_at(payload, &self.path, h.offset)?;
         if let Some(c) = &self.cache {
             c.insert(self.number, h.offset, block.clone());
@@ -245,7 +266,7 @@ fn read_payload(
 }
 
 /// Checks once, at open, that the index is what iteration relies on: keys strictly increasing,
-/// handles well formed, in file order, not overlapping, and before the footer.
+/// handles well formed, in file order, not overlapping, and before the first meta block.
 fn check_index(index: &Block, path: &Path, offset: u64, limit: u64) -> Result<()> {
     let bad = |reason: &str| Error::corruption(path, offset, reason);
     let mut it = index.iter();
@@ -451,5 +472,59 @@ impl InternalIterator for TableIterator {
 
     fn value(&self) -> &[u8] {
         self.data.as_ref().map_or(&[], |d| d.value())
+    }
+}
+
+/// An [`InternalIterator`] over a table's range-del block (see [`Table::range_del_iter`]).
+pub struct RangeDelIterator {
+    iter: Option<BlockIter>,
+    path: PathBuf,
+    offset: u64,
+}
+
+impl RangeDelIterator {
+    fn step(&mut self, f: impl FnOnce(&mut BlockIter)) -> Result<()> {
+        let Some(it) = &mut self.iter else {
+            return Ok(());
+        };
+        f(it);
+        if it.is_corrupt() {
+            return Err(Error::corruption(
+                &self.path,
+                self.offset,
+                "malformed block entry",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl InternalIterator for RangeDelIterator {
+    fn valid(&self) -> bool {
+        self.iter.as_ref().is_some_and(|i| i.valid())
+    }
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.step(|i| i.seek_to_first())
+    }
+    fn seek_to_last(&mut self) -> Result<()> {
+        self.step(|i| i.seek_to_last())
+    }
+    fn seek(&mut self, ikey: &[u8]) -> Result<()> {
+        self.step(|i| i.seek(ikey))
+    }
+    fn seek_for_prev(&mut self, ikey: &[u8]) -> Result<()> {
+        self.step(|i| i.seek_for_prev(ikey))
+    }
+    fn next(&mut self) -> Result<()> {
+        self.step(|i| i.next())
+    }
+    fn prev(&mut self) -> Result<()> {
+        self.step(|i| i.prev())
+    }
+    fn key(&self) -> &[u8] {
+        self.iter.as_ref().map_or(&[], |i| i.key())
+    }
+    fn value(&self) -> &[u8] {
+        self.iter.as_ref().map_or(&[], |i| i.value())
     }
 }
