@@ -28,7 +28,11 @@ fn key(i: u64) -> [u8; 16] {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let n: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let n: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let tmp = tempfile::tempdir()?;
     let dir = args
         .next()
@@ -65,11 +69,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         db.write(batch.clone())?;
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("fillrandom: {n} puts in {secs:.2} s = {:.0} puts/s", n as f64 / secs);
+    println!(
+        "fillrandom: {n} puts in {secs:.2} s = {:.0} puts/s",
+        n as f64 / secs
+    );
 
     db.flush()?;
     let s = db.stats();
-    println!("after flush: {} tables, {} bytes", s.live_files, s.live_bytes);
+    println!(
+        "after flush: {} tables, {} bytes",
+        s.live_files, s.live_bytes
+    );
 
     for j in (1..order.len()).rev() {
         order.swap(j, rng.gen_range(0..=j));

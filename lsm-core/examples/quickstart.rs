@@ -11,12 +11,18 @@ use lsm_core::wal::WriteBatch;
 use lsm_core::KeyspaceId;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "strata-data".into());
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "strata-data".into());
     let ks = KeyspaceId::DEFAULT;
     {
         let db = LsmDb::open(&dir, Options::new().sync_mode(SyncMode::Group))?;
         let mut batch = WriteBatch::new();
-        for (k, v) in [("apple", "red"), ("banana", "yellow"), ("cherry", "dark red")] {
+        for (k, v) in [
+            ("apple", "red"),
+            ("banana", "yellow"),
+            ("cherry", "dark red"),
+        ] {
             batch.put(ks, k, v);
         }
         batch.delete(ks, "durian");
@@ -29,7 +35,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         db.write(later)?;
         let now = db.get(ks, b"apple", ReadAt::Latest)?;
         let then = db.get(ks, b"apple", ReadAt::Snapshot(&snap))?;
-        println!("apple now = {:?}, at the snapshot = {:?}", utf8(now), utf8(then));
+        println!(
+            "apple now = {:?}, at the snapshot = {:?}",
+            utf8(now),
+            utf8(then)
+        );
         db.flush()?; // memtable -> L0 table
     }
     // Reopen: everything is still there.

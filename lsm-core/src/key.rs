@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn order_is_user_key_then_newest_first() {
-        let mut keys = vec![
+        let mut keys = [
             internal_key(b"b", SeqNo(1), ValueKind::Put),
             internal_key(b"a", SeqNo(1), ValueKind::Put),
             internal_key(b"a", SeqNo(9), ValueKind::Delete),

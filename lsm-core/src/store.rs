@@ -368,7 +368,9 @@ impl Store for MemStore {
     fn drop_keyspace(&self, ks: KeyspaceId) -> Result<()> {
         let mut st = self.state.write();
         if ks == KeyspaceId::DEFAULT {
-            return Err(Error::InvalidArgument("the default keyspace cannot be dropped".into()));
+            return Err(Error::InvalidArgument(
+                "the default keyspace cannot be dropped".into(),
+            ));
         }
         if st.keyspaces.remove(&ks).is_none() {
             return Err(Error::UnknownKeyspace(ks.to_string()));
@@ -417,7 +419,11 @@ impl StoreIter for VecIter {
         self.pos.is_some()
     }
     fn seek_to_first(&mut self) -> Result<()> {
-        self.pos = if self.entries.is_empty() { None } else { Some(0) };
+        self.pos = if self.entries.is_empty() {
+            None
+        } else {
+            Some(0)
+        };
         Ok(())
     }
     fn seek_to_last(&mut self) -> Result<()> {
@@ -443,7 +449,9 @@ impl StoreIter for VecIter {
         Ok(())
     }
     fn key(&self) -> &[u8] {
-        self.pos.map(|p| self.entries[p].0.as_slice()).unwrap_or(&[])
+        self.pos
+            .map(|p| self.entries[p].0.as_slice())
+            .unwrap_or(&[])
     }
     fn value(&self) -> &[u8] {
         self.pos.map(|p| &self.entries[p].1[..]).unwrap_or(&[])

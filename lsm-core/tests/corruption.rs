@@ -101,9 +101,18 @@ fn flipped_bytes_are_detected_or_harmless() {
     let dir = Path::new("/db");
     let names = base.file_names(dir);
     let mut report: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    assert!(names.iter().any(|n| n.ends_with(".sst")), "no table in {names:?}");
-    assert!(names.iter().any(|n| n.ends_with(".log")), "no WAL in {names:?}");
-    assert!(names.iter().any(|n| n.starts_with("MANIFEST")), "no manifest in {names:?}");
+    assert!(
+        names.iter().any(|n| n.ends_with(".sst")),
+        "no table in {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.ends_with(".log")),
+        "no WAL in {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("MANIFEST")),
+        "no manifest in {names:?}"
+    );
     let stride_knob = env_u64("STRATA_CORRUPTION_STRIDE", 0);
     for name in &names {
         if name == "LOCK" {
@@ -115,7 +124,11 @@ fn flipped_bytes_are_detected_or_harmless() {
             .unwrap_or_else(|| name.split('-').next().unwrap_or(name).to_string());
         let path = dir.join(name);
         let len = base.file_size(&path).unwrap();
-        let stride = if stride_knob > 0 { stride_knob } else { (len / 400).max(1) };
+        let stride = if stride_knob > 0 {
+            stride_knob
+        } else {
+            (len / 400).max(1)
+        };
         let mut offset = 0;
         while offset < len {
             let fs = base.crash_image(CrashMode::DropUnsynced);
@@ -132,7 +145,11 @@ fn flipped_bytes_are_detected_or_harmless() {
             if std::env::var("STRATA_CORRUPTION_DEBUG").is_ok() && outcome != Outcome::Detected {
                 eprintln!("{name} len {len} offset {offset}: {outcome:?}");
             }
-            assert_ne!(outcome, Outcome::Wrong, "wrong data after flipping {name} at offset {offset}");
+            assert_ne!(
+                outcome,
+                Outcome::Wrong,
+                "wrong data after flipping {name} at offset {offset}"
+            );
             *report
                 .entry(kind.clone())
                 .or_default()

@@ -46,7 +46,10 @@ fn state(db: &LsmDb, keyspaces: &[KeyspaceId]) -> Model {
     m
 }
 
-fn apply(model: &Model, batch: &[(KeyspaceId, Vec<u8>, Option<Vec<u8>>)]) -> Model {
+/// One batch as the test remembers it: `None` values are deletes.
+type BatchOps = Vec<(KeyspaceId, Vec<u8>, Option<Vec<u8>>)>;
+
+fn apply(model: &Model, batch: &BatchOps) -> Model {
     let mut m = model.clone();
     for (ks, k, v) in batch {
         match v {
@@ -69,7 +72,8 @@ fn power_cut_at_random_points_loses_no_acknowledged_write() {
         vec![KeyspaceId::DEFAULT, ks]
     };
     let mut model = Model::new();
-    let (mut acked_total, mut in_flight_applied, mut in_flight_lost, mut cut_in_open) = (0, 0, 0, 0);
+    let (mut acked_total, mut in_flight_applied, mut in_flight_lost, mut cut_in_open) =
+        (0, 0, 0, 0);
     for cycle in 0..cycles {
         let fault = FaultFs::new(Arc::new(mem.clone()));
         let cut_during_open = rng.gen_bool(0.15);
@@ -132,7 +136,11 @@ fn power_cut_at_random_points_loses_no_acknowledged_write() {
             in_flight_applied += 1;
             model = with;
         } else {
-            let missing: Vec<_> = model.keys().filter(|k| !got.contains_key(*k)).take(5).collect();
+            let missing: Vec<_> = model
+                .keys()
+                .filter(|k| !got.contains_key(*k))
+                .take(5)
+                .collect();
             panic!("cycle {cycle}: recovered state differs from acknowledged writes; missing e.g. {missing:?}");
         }
         for ks in &keyspaces {

@@ -49,7 +49,10 @@ fn group_commit_shares_fsyncs_between_concurrent_writers() {
     assert!(st.write_groups <= st.batches);
     let all = collect_forward(&mut *db.iter(KS, KeyRange::all(), ReadAt::Latest).unwrap());
     assert_eq!(all.len() as u64, threads * per);
-    eprintln!("group commit: {} batches in {} groups", st.batches, st.write_groups);
+    eprintln!(
+        "group commit: {} batches in {} groups",
+        st.batches, st.write_groups
+    );
 }
 
 #[test]
@@ -68,7 +71,13 @@ fn sync_mode_always_syncs_every_batch_and_never_syncs_none() {
 fn readers_never_see_half_a_batch() {
     let fs = MemFs::new();
     let db = Arc::new(
-        LsmDb::open("/db", mem_opts(&fs).memtable_size(16 << 10).sync_mode(SyncMode::Never)).unwrap(),
+        LsmDb::open(
+            "/db",
+            mem_opts(&fs)
+                .memtable_size(16 << 10)
+                .sync_mode(SyncMode::Never),
+        )
+        .unwrap(),
     );
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -86,9 +95,17 @@ fn readers_never_see_half_a_batch() {
         s.spawn(|| {
             while !stop.load(Ordering::Acquire) {
                 let snap = db.snapshot();
-                let mut it = db.iter(KS, KeyRange::all(), ReadAt::Snapshot(&snap)).unwrap();
-                let vals: Vec<_> = collect_forward(&mut *it).into_iter().map(|(_, v)| v).collect();
-                assert!(vals.is_empty() || (vals.len() == 10 && vals.iter().all(|v| *v == vals[0])), "torn batch: {vals:?}");
+                let mut it = db
+                    .iter(KS, KeyRange::all(), ReadAt::Snapshot(&snap))
+                    .unwrap();
+                let vals: Vec<_> = collect_forward(&mut *it)
+                    .into_iter()
+                    .map(|(_, v)| v)
+                    .collect();
+                assert!(
+                    vals.is_empty() || (vals.len() == 10 && vals.iter().all(|v| *v == vals[0])),
+                    "torn batch: {vals:?}"
+                );
                 let a = db.get(KS, b"k\x00", ReadAt::Snapshot(&snap)).unwrap();
                 let b = db.get(KS, b"k\x09", ReadAt::Snapshot(&snap)).unwrap();
                 assert_eq!(a, b);
@@ -101,12 +118,21 @@ fn readers_never_see_half_a_batch() {
 fn oversize_keys_and_values_are_rejected() {
     let fs = MemFs::new();
     let db = LsmDb::open("/db", mem_opts(&fs).max_key_size(16).max_value_size(32)).unwrap();
-    assert!(matches!(put(&db, &[0; 17], b"v"), Err(Error::KeyTooLarge { len: 17, max: 16 })));
-    assert!(matches!(put(&db, b"k", &[0; 33]), Err(Error::ValueTooLarge { len: 33, max: 32 })));
+    assert!(matches!(
+        put(&db, &[0; 17], b"v"),
+        Err(Error::KeyTooLarge { len: 17, max: 16 })
+    ));
+    assert!(matches!(
+        put(&db, b"k", &[0; 33]),
+        Err(Error::ValueTooLarge { len: 33, max: 32 })
+    ));
     put(&db, &[0; 16], &[0; 32]).unwrap();
     // The defaults: 64 KiB keys, 256 MiB values.
     let db2 = LsmDb::open("/db2", mem_opts(&fs)).unwrap();
-    assert!(matches!(put(&db2, &vec![0; (64 << 10) + 1], b""), Err(Error::KeyTooLarge { .. })));
+    assert!(matches!(
+        put(&db2, &vec![0; (64 << 10) + 1], b""),
+        Err(Error::KeyTooLarge { .. })
+    ));
     put(&db2, &vec![7; 64 << 10], b"max key").unwrap();
     let mut b = WriteBatch::new();
     b.put(KeyspaceId(99), b"k", b"v");
@@ -118,9 +144,15 @@ fn empty_keys_and_values_are_allowed() {
     let fs = MemFs::new();
     let db = LsmDb::open("/db", mem_opts(&fs)).unwrap();
     put(&db, b"", b"").unwrap();
-    assert_eq!(db.get(KS, b"", ReadAt::Latest).unwrap().as_deref(), Some(&b""[..]));
+    assert_eq!(
+        db.get(KS, b"", ReadAt::Latest).unwrap().as_deref(),
+        Some(&b""[..])
+    );
     db.flush().unwrap();
-    assert_eq!(db.get(KS, b"", ReadAt::Latest).unwrap().as_deref(), Some(&b""[..]));
+    assert_eq!(
+        db.get(KS, b"", ReadAt::Latest).unwrap().as_deref(),
+        Some(&b""[..])
+    );
 }
 
 #[test]
@@ -146,7 +178,10 @@ fn a_foreign_directory_is_not_a_database() {
     let fs = MemFs::new();
     fs.create_dir_all(Path::new("/db")).unwrap();
     fs.create(Path::new("/db/000007.log")).unwrap();
-    assert!(matches!(LsmDb::open("/db", mem_opts(&fs)), Err(Error::NotADatabase { .. })));
+    assert!(matches!(
+        LsmDb::open("/db", mem_opts(&fs)),
+        Err(Error::NotADatabase { .. })
+    ));
     assert!(matches!(
         LsmDb::open("/none", mem_opts(&fs).create_if_missing(false)),
         Err(Error::InvalidArgument(_))
@@ -159,7 +194,11 @@ fn os_file_system_round_trip_with_both_read_modes() {
     for mode in [ReadMode::Pread, ReadMode::Mmap] {
         let dir = tmp.path().join(format!("{mode:?}"));
         {
-            let db = LsmDb::open(&dir, Options::new().fs(Arc::new(OsFs::new())).read_mode(mode)).unwrap();
+            let db = LsmDb::open(
+                &dir,
+                Options::new().fs(Arc::new(OsFs::new())).read_mode(mode),
+            )
+            .unwrap();
             for i in 0..2000u32 {
                 put(&db, format!("key{i:05}").as_bytes(), &[i as u8; 50]).unwrap();
             }
@@ -167,8 +206,14 @@ fn os_file_system_round_trip_with_both_read_modes() {
             put(&db, b"key99999", b"in the wal").unwrap();
         }
         let db = LsmDb::open(&dir, Options::new().read_mode(mode)).unwrap();
-        assert_eq!(db.get(KS, b"key01234", ReadAt::Latest).unwrap().as_deref(), Some(&[1234u32 as u8; 50][..]));
-        assert_eq!(db.get(KS, b"key99999", ReadAt::Latest).unwrap().as_deref(), Some(&b"in the wal"[..]));
+        assert_eq!(
+            db.get(KS, b"key01234", ReadAt::Latest).unwrap().as_deref(),
+            Some(&[1234u32 as u8; 50][..])
+        );
+        assert_eq!(
+            db.get(KS, b"key99999", ReadAt::Latest).unwrap().as_deref(),
+            Some(&b"in the wal"[..])
+        );
         let all = collect_forward(&mut *db.iter(KS, KeyRange::all(), ReadAt::Latest).unwrap());
         assert_eq!(all.len(), 2001);
     }
@@ -176,27 +221,48 @@ fn os_file_system_round_trip_with_both_read_modes() {
 
 #[test]
 fn an_io_error_makes_the_database_read_only() {
-    for kind in [FaultKind::FailWrite, FaultKind::FailSync, FaultKind::DiskFull, FaultKind::TornWrite] {
+    for kind in [
+        FaultKind::FailWrite,
+        FaultKind::FailSync,
+        FaultKind::DiskFull,
+        FaultKind::TornWrite,
+    ] {
         let mem = MemFs::new();
         let fault = FaultFs::new(Arc::new(mem.clone()));
-        let db = LsmDb::open("/db", Options::new().fs(Arc::new(fault.clone())).sync_mode(SyncMode::Always)).unwrap();
+        let db = LsmDb::open(
+            "/db",
+            Options::new()
+                .fs(Arc::new(fault.clone()))
+                .sync_mode(SyncMode::Always),
+        )
+        .unwrap();
         put(&db, b"before", b"1").unwrap();
         fault.add_rule(FaultRule::new(kind, 0).on_path(".log"));
         let e = put(&db, b"failing", b"2").unwrap_err();
         assert!(matches!(e, Error::Io { .. }), "{kind:?}: {e}");
         if kind == FaultKind::DiskFull {
-            assert!(e.to_string().to_lowercase().contains("storage full") || e.to_string().contains("injected"), "{e}");
+            assert!(
+                e.to_string().to_lowercase().contains("storage full")
+                    || e.to_string().contains("injected"),
+                "{e}"
+            );
         }
         // No silent retry: later writes are refused with the cause, reads still work.
         fault.clear();
         let again = put(&db, b"after", b"3").unwrap_err();
         assert!(matches!(again, Error::ReadOnly { .. }), "{kind:?}: {again}");
         assert!(again.to_string().contains("injected fault"), "{again}");
-        assert_eq!(db.get(KS, b"before", ReadAt::Latest).unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(
+            db.get(KS, b"before", ReadAt::Latest).unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
         drop(db);
         // After reopening, the acknowledged write is there; the failed one may or may not be.
         let db = LsmDb::open("/db", Options::new().fs(Arc::new(mem.clone()))).unwrap();
-        assert_eq!(db.get(KS, b"before", ReadAt::Latest).unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(
+            db.get(KS, b"before", ReadAt::Latest).unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
         assert_eq!(db.get(KS, b"after", ReadAt::Latest).unwrap(), None);
     }
 }
@@ -205,19 +271,30 @@ fn an_io_error_makes_the_database_read_only() {
 fn a_newer_format_version_is_refused() {
     let fs = MemFs::new();
     drop(LsmDb::open("/db", mem_opts(&fs)).unwrap());
-    let current = String::from_utf8(fs.read_all(Path::new("/db/CURRENT")).unwrap().to_vec()).unwrap();
+    let current =
+        String::from_utf8(fs.read_all(Path::new("/db/CURRENT")).unwrap().to_vec()).unwrap();
     let manifest = Path::new("/db").join(current.trim());
     // Rewrite the manifest with a future version in its first edit.
-    let mut edit = lsm_core::manifest::read_manifest(&fs, Path::new("/db"), lsm_core::util::filename::parse(current.trim()).and_then(|k| match k {
-        lsm_core::util::filename::FileKind::Manifest(n) => Some(n),
-        _ => None,
-    }).unwrap()).unwrap().remove(0);
+    let mut edit = lsm_core::manifest::read_manifest(
+        &fs,
+        Path::new("/db"),
+        lsm_core::util::filename::parse(current.trim())
+            .and_then(|k| match k {
+                lsm_core::util::filename::FileKind::Manifest(n) => Some(n),
+                _ => None,
+            })
+            .unwrap(),
+    )
+    .unwrap()
+    .remove(0);
     edit.format_version = Some(lsm_core::manifest::FORMAT_VERSION + 1);
     let mut w = lsm_core::wal::LogWriter::new(fs.create(&manifest).unwrap());
     w.add_record(&edit.encode_to_vec()).unwrap();
     w.sync().unwrap();
     match LsmDb::open("/db", mem_opts(&fs)) {
-        Err(Error::UnsupportedVersion { found, .. }) => assert_eq!(found, lsm_core::manifest::FORMAT_VERSION + 1),
+        Err(Error::UnsupportedVersion { found, .. }) => {
+            assert_eq!(found, lsm_core::manifest::FORMAT_VERSION + 1)
+        }
         other => panic!("expected UnsupportedVersion, got {:?}", other.map(|_| ())),
     }
 }
@@ -231,7 +308,11 @@ fn damage_in_the_middle_of_a_wal_is_an_error_unless_point_in_time_recovery_is_ch
             put(&db, format!("k{i:03}").as_bytes(), &[b'v'; 40]).unwrap();
         }
     }
-    let wal = fs.file_names(Path::new("/db")).into_iter().find(|n| n.ends_with(".log")).unwrap();
+    let wal = fs
+        .file_names(Path::new("/db"))
+        .into_iter()
+        .find(|n| n.ends_with(".log"))
+        .unwrap();
     let wal = Path::new("/db").join(wal);
     let image = fs.crash_image(lsm_core::fs::CrashMode::DropUnsynced);
     image.corrupt_byte(&wal, 1000, 0x40).unwrap();
@@ -242,7 +323,11 @@ fn damage_in_the_middle_of_a_wal_is_an_error_unless_point_in_time_recovery_is_ch
         }
         other => panic!("expected Corruption, got {:?}", other.map(|_| ())),
     }
-    let db = LsmDb::open("/db", mem_opts(&image).wal_recovery(WalRecovery::PointInTime)).unwrap();
+    let db = LsmDb::open(
+        "/db",
+        mem_opts(&image).wal_recovery(WalRecovery::PointInTime),
+    )
+    .unwrap();
     let report = db.recovery_report().clone();
     let (file, offset, dropped, _) = report.dropped.expect("damage reported");
     assert!(file.ends_with(wal.file_name().unwrap()));
@@ -251,7 +336,10 @@ fn damage_in_the_middle_of_a_wal_is_an_error_unless_point_in_time_recovery_is_ch
     assert!(n > 0 && n < 100, "a prefix survives: {n}");
     // The kept prefix is exactly the first n keys.
     for i in 0..n as u32 {
-        assert!(db.get(KS, format!("k{i:03}").as_bytes(), ReadAt::Latest).unwrap().is_some());
+        assert!(db
+            .get(KS, format!("k{i:03}").as_bytes(), ReadAt::Latest)
+            .unwrap()
+            .is_some());
     }
 }
 
@@ -272,12 +360,27 @@ fn keyspaces_are_separate_and_survive_reopen() {
         ks
     };
     let db = LsmDb::open("/db", mem_opts(&fs)).unwrap();
-    assert_eq!(db.keyspaces(), vec![(KS, "default".to_string()), (ks, "users".to_string())]);
-    assert_eq!(db.get(ks, b"k7", ReadAt::Latest).unwrap().as_deref(), Some(&b"users"[..]));
-    assert_eq!(db.get(KS, b"k7", ReadAt::Latest).unwrap().as_deref(), Some(&b"default"[..]));
+    assert_eq!(
+        db.keyspaces(),
+        vec![(KS, "default".to_string()), (ks, "users".to_string())]
+    );
+    assert_eq!(
+        db.get(ks, b"k7", ReadAt::Latest).unwrap().as_deref(),
+        Some(&b"users"[..])
+    );
+    assert_eq!(
+        db.get(KS, b"k7", ReadAt::Latest).unwrap().as_deref(),
+        Some(&b"default"[..])
+    );
     db.drop_keyspace(ks).unwrap();
-    assert!(matches!(db.get(ks, b"k7", ReadAt::Latest), Err(Error::UnknownKeyspace(_))));
-    assert!(matches!(db.drop_keyspace(KS), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        db.get(ks, b"k7", ReadAt::Latest),
+        Err(Error::UnknownKeyspace(_))
+    ));
+    assert!(matches!(
+        db.drop_keyspace(KS),
+        Err(Error::InvalidArgument(_))
+    ));
     drop(db);
     let db = LsmDb::open("/db", mem_opts(&fs)).unwrap();
     assert_eq!(db.keyspaces().len(), 1);
@@ -292,5 +395,8 @@ fn closed_database_refuses_operations() {
     let db = LsmDb::open("/db", mem_opts(&fs)).unwrap();
     db.close().unwrap();
     assert!(matches!(put(&db, b"k", b"v"), Err(Error::Closed)));
-    assert!(matches!(db.get(KS, b"k", ReadAt::Latest), Err(Error::Closed)));
+    assert!(matches!(
+        db.get(KS, b"k", ReadAt::Latest),
+        Err(Error::Closed)
+    ));
 }

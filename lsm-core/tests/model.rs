@@ -82,7 +82,11 @@ fn random_walk(it: &mut dyn StoreIter, want: &[(Vec<u8>, Vec<u8>)], rng: &mut St
     }
     for step in 0..20 {
         let expect = pos.map(|p| want[p].clone());
-        assert_eq!(at(it), expect, "{ctx}: walk step {step} after target {target:?}");
+        assert_eq!(
+            at(it),
+            expect,
+            "{ctx}: walk step {step} after target {target:?}"
+        );
         if pos.is_none() {
             break;
         }
@@ -96,13 +100,24 @@ fn random_walk(it: &mut dyn StoreIter, want: &[(Vec<u8>, Vec<u8>)], rng: &mut St
     }
 }
 
-fn check_reads(db: &LsmDb, model: &Model, keyspaces: &[KeyspaceId], snap: Option<&Snapshot>, rng: &mut StdRng, ctx: &str) {
+fn check_reads(
+    db: &LsmDb,
+    model: &Model,
+    keyspaces: &[KeyspaceId],
+    snap: Option<&Snapshot>,
+    rng: &mut StdRng,
+    ctx: &str,
+) {
     let at = snap.map(ReadAt::Snapshot).unwrap_or(ReadAt::Latest);
     let ks = keyspaces[rng.gen_range(0..keyspaces.len())];
     for _ in 0..3 {
         let k = random_key(rng);
         let got = db.get(ks, &k, at).unwrap().map(|b| b.to_vec());
-        assert_eq!(got, model.get(&(ks, k.clone())).cloned(), "{ctx}: get {k:?} in {ks}");
+        assert_eq!(
+            got,
+            model.get(&(ks, k.clone())).cloned(),
+            "{ctx}: get {k:?} in {ks}"
+        );
     }
     let range = random_range(rng);
     let want = expected(model, ks, &range);
@@ -174,7 +189,14 @@ fn run(seed: u64, ops: u64) {
                 if !snaps.is_empty() {
                     let i = rng.gen_range(0..snaps.len());
                     let (s, m) = &snaps[i];
-                    check_reads(&db, m, &keyspaces, Some(s), &mut rng, &format!("{ctx} snapshot {i}"));
+                    check_reads(
+                        &db,
+                        m,
+                        &keyspaces,
+                        Some(s),
+                        &mut rng,
+                        &format!("{ctx} snapshot {i}"),
+                    );
                 }
             }
             87..=89 => {
@@ -206,15 +228,25 @@ fn run(seed: u64, ops: u64) {
     let db = LsmDb::open(dir, options(&fs, &mut rng)).unwrap();
     for ks in &keyspaces {
         let mut it = db.iter(*ks, KeyRange::all(), ReadAt::Latest).unwrap();
-        assert_eq!(collect_forward(&mut *it), expected(&model, *ks, &KeyRange::all()), "seed {seed}: final state of {ks}");
+        assert_eq!(
+            collect_forward(&mut *it),
+            expected(&model, *ks, &KeyRange::all()),
+            "seed {seed}: final state of {ks}"
+        );
     }
-    assert!(reopens > 0 || ops < 200, "the run should have reopened at least once");
+    assert!(
+        reopens > 0 || ops < 200,
+        "the run should have reopened at least once"
+    );
 }
 
 #[test]
 fn model_based_random_operations_with_reopen() {
     if let Ok(seed) = std::env::var("STRATA_MODEL_SEED") {
-        run(seed.parse().expect("numeric seed"), env_u64("STRATA_MODEL_OPS", 2500));
+        run(
+            seed.parse().expect("numeric seed"),
+            env_u64("STRATA_MODEL_OPS", 2500),
+        );
         return;
     }
     let seeds = env_u64("STRATA_MODEL_SEEDS", 6);

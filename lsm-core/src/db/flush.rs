@@ -13,11 +13,11 @@ use std::path::Path;
 
 use crate::error::Result;
 use crate::fs::FileSystem;
-use crate::sstable::TableOptions;
 use crate::iter::InternalIterator;
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::memtable::Memtable;
 use crate::sstable::TableBuilder;
+use crate::sstable::TableOptions;
 use crate::types::{FileNumber, Level};
 use crate::util::filename;
 
@@ -121,7 +121,11 @@ fn remove_wal(inner: &Inner, number: FileNumber) {
     // A failed unlink only leaves an obsolete file that the next open removes. The directory
     // sync makes the removal durable, so a WAL that is gone after a crash really was obsolete
     // (recovery relies on this to detect a lost manifest edit).
-    if inner.fs.remove(&filename::wal_path(&inner.dir, number)).is_ok() {
+    if inner
+        .fs
+        .remove(&filename::wal_path(&inner.dir, number))
+        .is_ok()
+    {
         let _ = inner.fs.sync_dir(&inner.dir);
     }
 }

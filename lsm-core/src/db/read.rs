@@ -32,7 +32,12 @@ fn resolve(kind: ValueKind, value: Bytes) -> Option<Bytes> {
     }
 }
 
-pub(super) fn get(inner: &Inner, ks: KeyspaceId, key: &[u8], at: ReadAt<'_>) -> Result<Option<Bytes>> {
+pub(super) fn get(
+    inner: &Inner,
+    ks: KeyspaceId,
+    key: &[u8],
+    at: ReadAt<'_>,
+) -> Result<Option<Bytes>> {
     inner.check_open()?;
     let seq = read_seq(inner, at);
     let sv = inner.current_sv();

@@ -32,7 +32,9 @@ use crate::util::filename::{self, FileKind};
 use crate::wal::{LogReader, LogWriter, TailPolicy, WriteBatch};
 
 use super::version::{SuperVersion, Version};
-use super::{Counters, DbState, Inner, Options, RecoveryReport, SnapshotList, WalRecovery, WalState};
+use super::{
+    Counters, DbState, Inner, Options, RecoveryReport, SnapshotList, WalRecovery, WalState,
+};
 
 /// State read back from disk before the engine starts.
 struct Recovered {
@@ -76,7 +78,11 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Inner> {
     // replaying would silently lose writes.
     for ks in rec.version.keyspaces.values() {
         let needed = ks.log_number;
-        if needed.0 > 0 && !names.iter().any(|n| filename::parse(n) == Some(FileKind::Wal(needed))) {
+        if needed.0 > 0
+            && !names
+                .iter()
+                .any(|n| filename::parse(n) == Some(FileKind::Wal(needed)))
+        {
             return Err(Error::corruption(
                 filename::wal_path(dir, needed),
                 0,
@@ -88,7 +94,8 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Inner> {
         }
     }
 
-    let block_cache = (opts.block_cache_bytes > 0).then(|| Arc::new(BlockCache::new(opts.block_cache_bytes)));
+    let block_cache =
+        (opts.block_cache_bytes > 0).then(|| Arc::new(BlockCache::new(opts.block_cache_bytes)));
     let table_cache = TableCache::new(
         Arc::clone(&fs),
         dir.to_path_buf(),
@@ -228,13 +235,18 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Inner> {
         opts,
     };
     let mut inner = inner;
-    report.orphans_removed = remove_obsolete(&inner, &version, new_wal, manifest_number, rec.old_manifest)?;
+    report.orphans_removed =
+        remove_obsolete(&inner, &version, new_wal, manifest_number, rec.old_manifest)?;
     inner.report = report;
     Ok(inner)
 }
 
 /// Reads the manifest numbered `number` into a version.
-fn read_version(fs: &dyn crate::fs::FileSystem, dir: &Path, number: FileNumber) -> Result<Recovered> {
+fn read_version(
+    fs: &dyn crate::fs::FileSystem,
+    dir: &Path,
+    number: FileNumber,
+) -> Result<Recovered> {
     let path = filename::manifest_path(dir, number);
     let edits = manifest::read_manifest(fs, dir, number)?;
     let mut version = Version::default();
@@ -250,7 +262,11 @@ fn read_version(fs: &dyn crate::fs::FileSystem, dir: &Path, number: FileNumber) 
         }
     }
     if !version.keyspaces.contains_key(&KeyspaceId::DEFAULT) {
-        return Err(Error::corruption(path, 0, "manifest has no default keyspace"));
+        return Err(Error::corruption(
+            path,
+            0,
+            "manifest has no default keyspace",
+        ));
     }
     // Files may carry numbers the manifest's counter has not caught up with (a crash between
     // creating a file and logging the next edit): never reuse one.
@@ -280,10 +296,12 @@ fn fresh(dir: &Path, opts: &Options, names: &[String]) -> Result<Recovered> {
             ),
         });
     }
-    if names
-        .iter()
-        .any(|n| matches!(filename::parse(n), Some(FileKind::Wal(_) | FileKind::Table(_))))
-    {
+    if names.iter().any(|n| {
+        matches!(
+            filename::parse(n),
+            Some(FileKind::Wal(_) | FileKind::Table(_))
+        )
+    }) {
         return Err(Error::NotADatabase {
             path: dir.to_path_buf(),
             reason: "WAL or table files but no CURRENT: the manifest pointer is lost".into(),

@@ -57,8 +57,7 @@ impl Version {
         let mut v = self.clone();
         let bad = |reason: String| Error::corruption(manifest, 0, reason);
         for (id, name) in &edit.keyspaces_added {
-            v.keyspaces
-                .insert(*id, KeyspaceVersion::new(name.clone()));
+            v.keyspaces.insert(*id, KeyspaceVersion::new(name.clone()));
             v.next_keyspace = v.next_keyspace.max(id.0 + 1);
         }
         for id in &edit.keyspaces_dropped {
@@ -149,7 +148,11 @@ impl Version {
         ks: KeyspaceId,
         key: &'a [u8],
     ) -> impl Iterator<Item = &'a Arc<FileMeta>> + 'a {
-        let levels = self.keyspaces.get(&ks).map(|k| k.levels.as_slice()).unwrap_or(&[]);
+        let levels = self
+            .keyspaces
+            .get(&ks)
+            .map(|k| k.levels.as_slice())
+            .unwrap_or(&[]);
         levels.iter().enumerate().flat_map(move |(level, files)| {
             let candidates: Box<dyn Iterator<Item = &'a Arc<FileMeta>> + 'a> = if level == 0 {
                 Box::new(files.iter().filter(move |f| covers(f, key)))

@@ -116,7 +116,13 @@ fn run_queued(inner: &Inner, req: Request) -> Result<SeqNo> {
             if is_switch || inner.opts.sync_mode == SyncMode::Always {
                 break;
             }
-            if matches!(group.first(), Some(Pending { req: Request::Switch, .. })) {
+            if matches!(
+                group.first(),
+                Some(Pending {
+                    req: Request::Switch,
+                    ..
+                })
+            ) {
                 break;
             }
             let size = match &front.req {
@@ -171,7 +177,8 @@ fn lead(inner: &Inner, group: &mut [Pending]) -> Vec<Result<SeqNo>> {
         ..
     }] = group
     {
-        let r = switch_memtable(inner, false).map(|()| SeqNo(inner.visible_seq.load(Ordering::Acquire)));
+        let r = switch_memtable(inner, false)
+            .map(|()| SeqNo(inner.visible_seq.load(Ordering::Acquire)));
         return vec![r];
     }
     match commit(inner, group) {
@@ -235,20 +242,22 @@ fn commit(inner: &Inner, group: &mut [Pending]) -> Result<Vec<SeqNo>> {
     let c = &inner.counters;
     c.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
     c.write_groups.fetch_add(1, Ordering::Relaxed);
-    c.batches.fetch_add(payloads.len() as u64, Ordering::Relaxed);
+    c.batches
+        .fetch_add(payloads.len() as u64, Ordering::Relaxed);
     Ok(lasts)
 }
 
 /// Inserts a batch (whose sequence is set) into the memtables. Keyspaces without a memtable
 /// were dropped; their operations are discarded.
-pub(super) fn apply_batch(mems: &BTreeMap<KeyspaceId, Arc<Memtable>>, b: &WriteBatch) -> Result<()> {
-    let mut seq = b.seq().0;
-    for op in b.iter() {
+pub(super) fn apply_batch(
+    mems: &BTreeMap<KeyspaceId, Arc<Memtable>>,
+    b: &WriteBatch,
+) -> Result<()> {
+    for (seq, op) in (b.seq().0..).zip(b.iter()) {
         let op = op?;
         if let Some(m) = mems.get(&op.keyspace) {
             m.insert(op.key, SeqNo(seq), op.kind, op.value);
         }
-        seq += 1;
     }
     Ok(())
 }
@@ -369,7 +378,9 @@ pub(super) fn create_keyspace(inner: &Inner, name: &str) -> Result<KeyspaceId> {
         log_numbers: vec![(id, wal_number)],
         ..VersionEdit::default()
     };
-    let version = inner.log_edit(&mut st, &mut edit).inspect_err(|e| inner.set_bg_error_locked(&mut st, e))?;
+    let version = inner
+        .log_edit(&mut st, &mut edit)
+        .inspect_err(|e| inner.set_bg_error_locked(&mut st, e))?;
     let mut slot = inner.sv.write();
     let cur = Arc::clone(&slot);
     let mut mems = cur.mems.clone();
@@ -402,7 +413,9 @@ pub(super) fn drop_keyspace(inner: &Inner, ks: KeyspaceId) -> Result<()> {
         keyspaces_dropped: vec![ks],
         ..VersionEdit::default()
     };
-    let version = inner.log_edit(&mut st, &mut edit).inspect_err(|e| inner.set_bg_error_locked(&mut st, e))?;
+    let version = inner
+        .log_edit(&mut st, &mut edit)
+        .inspect_err(|e| inner.set_bg_error_locked(&mut st, e))?;
     {
         let mut slot = inner.sv.write();
         let cur = Arc::clone(&slot);

@@ -205,7 +205,9 @@ impl StoreIter for UserIterator {
                 .seek(&lookup_key(&cur, SeqNo::MAX))
                 .and_then(|()| self.settle_forward(Some(cur)))
         } else {
-            self.inner.next().and_then(|()| self.settle_forward(Some(cur)))
+            self.inner
+                .next()
+                .and_then(|()| self.settle_forward(Some(cur)))
         };
         self.invalidate(r)
     }
@@ -217,13 +219,11 @@ impl StoreIter for UserIterator {
         let r = if self.dir == Direction::Forward {
             // Move the inner cursor to the last entry before every version of the current key.
             let target = lookup_key(&self.key, SeqNo::MAX);
-            self.inner
-                .seek_for_prev(&target)
-                .and_then(|()| {
-                    // seek_for_prev lands on an entry <= target; versions of the current key all
-                    // sort after `target`, so this is already before them.
-                    self.settle_backward()
-                })
+            self.inner.seek_for_prev(&target).and_then(|()| {
+                // seek_for_prev lands on an entry <= target; versions of the current key all
+                // sort after `target`, so this is already before them.
+                self.settle_backward()
+            })
         } else {
             self.settle_backward()
         };

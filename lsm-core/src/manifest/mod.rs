@@ -60,9 +60,11 @@ impl ManifestWriter {
     ) -> Result<ManifestWriter> {
         match snapshot.format_version {
             Some(v) if v <= FORMAT_VERSION => {}
-            other => return Err(Error::InvalidArgument(format!(
+            other => {
+                return Err(Error::InvalidArgument(format!(
                 "a manifest's first edit needs format version <= {FORMAT_VERSION}, got {other:?}"
-            ))),
+            )))
+            }
         }
         let file = fs.create(&manifest_path(dir, number))?;
         let mut writer = ManifestWriter {

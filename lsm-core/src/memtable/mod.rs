@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use parking_lot::Mutex;
 use crossbeam_skiplist::SkipSet;
+use parking_lot::Mutex;
 use ref_cast::RefCast;
 
 use crate::error::Result;
@@ -155,8 +155,10 @@ impl Memtable {
             key_len: key_len as u32,
         };
         self.set.insert(entry);
-        self.size
-            .fetch_add(key_len + value.len() + ENTRY_OVERHEAD, AtomicOrdering::Relaxed);
+        self.size.fetch_add(
+            key_len + value.len() + ENTRY_OVERHEAD,
+            AtomicOrdering::Relaxed,
+        );
         self.max_seq.fetch_max(seq.0, AtomicOrdering::Relaxed);
     }
 
@@ -232,7 +234,8 @@ impl MemtableIterator {
         self.pos = 0;
         self.dir = Direction::Forward;
         let range = self.mem.set.range::<IKey, _>((from, Bound::Unbounded));
-        self.buf.extend(range.take(BATCH).map(|e| e.value().clone()));
+        self.buf
+            .extend(range.take(BATCH).map(|e| e.value().clone()));
     }
 
     fn fill_backward(&mut self, to: Bound<&IKey>) {
@@ -337,7 +340,12 @@ mod tests {
         let m = Arc::new(Memtable::new());
         let n = 200u64;
         for i in 0..n {
-            m.insert(format!("k{i:04}").as_bytes(), SeqNo(i + 1), ValueKind::Put, b"v");
+            m.insert(
+                format!("k{i:04}").as_bytes(),
+                SeqNo(i + 1),
+                ValueKind::Put,
+                b"v",
+            );
         }
         let mut it = m.iter();
         let fwd = collect_forward(&mut it);

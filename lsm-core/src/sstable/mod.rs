@@ -2,7 +2,7 @@
 //!
 //! | file | what |
 //! | --- | --- |
-//! | [`format`] | the table grammar: block trailer, handles, footer, compression |
+//! | [`format`](mod@format) | the table grammar: block trailer, handles, footer, compression |
 //! | [`block_builder`] / [`block`] | prefix-compressed blocks with restart points, and their cursor |
 //! | [`bloom`] | the per-table bloom filter over user keys |
 //! | [`properties`] | counts and key bounds stored in every table |

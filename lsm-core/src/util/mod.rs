@@ -1,5 +1,5 @@
 //! Small helpers shared by the on-disk formats.
 
+pub mod checksum;
 pub mod coding;
 pub mod filename;
-pub mod checksum;
