@@ -232,39 +232,6 @@ fn gets_return_zero_copy_values_from_cached_blocks() {
     let _ = Bytes::new();
 }
 
-/// Throughput smoke check for the read hot path (run by hand:
-/// `cargo test -p lsm-core --lib sstable::tests::cache_and_damage::random_get_throughput -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn random_get_throughput() {
-    let fs = new_fs();
-    let n = 200_000;
-    let entries: Vec<Entry> = (0..n)
-        .map(|i| {
-            (
-                internal_key(&uk(i), SeqNo(i as u64 + 1), ValueKind::Put),
-                vec![b'x'; 100],
-            )
-        })
-        .collect();
-    build(&fs, 1, &entries, &[], TableOptions::default());
-    for cache in [Some(Arc::new(BlockCache::new(64 << 20))), None] {
-        let cached = cache.is_some();
-        let t = open(&fs, 1, cache).unwrap();
-        let mut rng = StdRng::seed_from_u64(1);
-        let start = std::time::Instant::now();
-        let gets = 1_000_000;
-        let mut found = 0;
-        for _ in 0..gets {
-            let k = uk(rng.gen_range(0..n));
-            found += t.get(&k, SeqNo::MAX).unwrap().is_some() as usize;
-        }
-        let secs = start.elapsed().as_secs_f64();
-        assert_eq!(found, gets);
-        println!("cache={cached}: {:.0} gets/s", gets as f64 / secs);
-    }
-}
-
 /// Rewrites table 1's index with `entries` (validly checksummed) and returns what `open` says.
 fn open_with_index(fs: &MemFs, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<Arc<Table>, Error> {
     let path = table_path(&dir(), FileNumber(1));
