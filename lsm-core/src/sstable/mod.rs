@@ -10,7 +10,7 @@
 //! | [`reader`] | [`Table`] and its two-level [`TableIterator`] |
 //! | [`cache`] | [`BlockCache`] (decoded blocks, by bytes) and [`TableCache`] (open tables) |
 //!
-//! The full byte-level description is in `docs/format-sstable.md`.
+//! The full byte-level description is in `docs/format.md` (section "Sorted table").
 //!
 //! [`compare_internal`]: crate::key::compare_internal
 
