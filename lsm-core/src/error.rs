@@ -88,6 +88,9 @@ pub enum Error {
     /// A keyspace with that name already exists.
     #[error("keyspace {0} already exists")]
     KeyspaceExists(String),
+    /// A merge operator refused to fold a key's operands.
+    #[error("merge failed: {0}")]
+    MergeFailed(String),
     /// The caller passed an argument the engine cannot accept.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -159,6 +162,7 @@ impl Error {
             Error::UnknownKeyspace(k) => Error::UnknownKeyspace(k.clone()),
             Error::KeyspaceExists(k) => Error::KeyspaceExists(k.clone()),
             Error::InvalidArgument(a) => Error::InvalidArgument(a.clone()),
+            Error::MergeFailed(m) => Error::MergeFailed(m.clone()),
         }
     }
 

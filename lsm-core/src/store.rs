@@ -18,6 +18,7 @@
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -218,9 +219,63 @@ pub trait Store: Send + Sync {
     fn flush(&self) -> Result<()>;
     /// Counters.
     fn stats(&self) -> StoreStats;
+    /// Registers the merge operator of keyspace `ks` (needed before merge operands are written
+    /// or read; re-register after every open).
+    fn set_merge_operator(&self, ks: KeyspaceId, op: Arc<dyn MergeOperator>) -> Result<()>;
+    /// Sets (or clears) the compaction filter of keyspace `ks`.
+    fn set_compaction_filter(
+        &self,
+        ks: KeyspaceId,
+        filter: Option<Arc<dyn CompactionFilter>>,
+    ) -> Result<()>;
+    /// Rewrites the data of `ks` within `range` now: the LSM compacts it down to the last
+    /// level, dropping obsolete versions and tombstones and applying the compaction filter.
+    fn compact_range(&self, ks: KeyspaceId, range: KeyRange) -> Result<()>;
+    /// Writes a consistent, openable copy of the database into the new directory `dir` (hard
+    /// links where the file system allows) while writes continue.
+    fn checkpoint(&self, dir: &Path) -> Result<()>;
     /// Flushes nothing extra, stops background work and releases the directory lock. Later calls
     /// on the store return `Error::Closed`.
     fn close(&self) -> Result<()>;
+}
+
+/// Folds merge operands into a value (RocksDB's merge operator), registered per keyspace.
+///
+/// A `merge(key, operand)` write records the operand without reading; reads (and compaction)
+/// fold the operands onto the newest put below them.
+pub trait MergeOperator: Send + Sync {
+    /// A stable name (recorded nowhere yet; for diagnostics).
+    fn name(&self) -> &str;
+    /// Folds `operands` (oldest first) onto `existing` (the value below them, `None` if the key
+    /// was absent or deleted). An `Err` is reported to the reader as [`Error::MergeFailed`].
+    fn full_merge(
+        &self,
+        key: &[u8],
+        existing: Option<&[u8]>,
+        operands: &[&[u8]],
+    ) -> std::result::Result<Vec<u8>, String>;
+}
+
+/// What a [`CompactionFilter`] decides for one entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FilterDecision {
+    /// Keep the entry as it is.
+    Keep,
+    /// Drop the entry (the key reads as absent unless an older version is visible... which the
+    /// engine also drops: a removed key is removed in every version the rewrite holds).
+    Remove,
+    /// Keep the key with this value instead.
+    ChangeValue(Vec<u8>),
+}
+
+/// Inspects entries when the engine rewrites them (LSM compaction; `compact_range` on every
+/// engine) and may drop or rewrite them. Used for TTL expiry. Must be deterministic for a given
+/// entry and never resurrect data: it sees only the newest visible value of each key.
+pub trait CompactionFilter: Send + Sync {
+    /// A stable name for diagnostics.
+    fn name(&self) -> &str;
+    /// Decides for one `(key, value)` (the newest version of the key).
+    fn filter(&self, key: &[u8], value: &[u8]) -> FilterDecision;
 }
 
 /// Name of the keyspace with id 0.
@@ -236,6 +291,8 @@ struct MemState {
     keyspaces: BTreeMap<KeyspaceId, String>,
     next_keyspace: u32,
     closed: bool,
+    merge: BTreeMap<KeyspaceId, Arc<dyn MergeOperator>>,
+    filters: BTreeMap<KeyspaceId, Arc<dyn CompactionFilter>>,
 }
 
 /// The reference [`Store`]: a `BTreeMap` with full version history, so snapshots work. Not
@@ -317,9 +374,18 @@ impl Store for MemStore {
                     }
                 }
                 ValueKind::Merge => {
-                    return Err(Error::InvalidArgument(
-                        "MemStore has no merge operator".into(),
-                    ))
+                    let mop = st.merge.get(&op.keyspace).cloned().ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "no merge operator registered for keyspace {}",
+                            op.keyspace
+                        ))
+                    })?;
+                    let entry = st.data.entry((op.keyspace, op.key.to_vec())).or_default();
+                    let existing = entry.last().and_then(|(_, v)| v.clone());
+                    let merged = mop
+                        .full_merge(op.key, existing.as_deref(), &[op.value])
+                        .map_err(Error::MergeFailed)?;
+                    entry.push((seq, Some(Bytes::from(merged))));
                 }
             }
         }
@@ -393,6 +459,69 @@ impl Store for MemStore {
             last_seq: self.state.read().last_seq.0,
             ..StoreStats::default()
         }
+    }
+
+    fn set_merge_operator(&self, ks: KeyspaceId, op: Arc<dyn MergeOperator>) -> Result<()> {
+        let mut st = self.state.write();
+        if !st.keyspaces.contains_key(&ks) {
+            return Err(Error::UnknownKeyspace(ks.to_string()));
+        }
+        st.merge.insert(ks, op);
+        Ok(())
+    }
+
+    fn set_compaction_filter(
+        &self,
+        ks: KeyspaceId,
+        filter: Option<Arc<dyn CompactionFilter>>,
+    ) -> Result<()> {
+        let mut st = self.state.write();
+        if !st.keyspaces.contains_key(&ks) {
+            return Err(Error::UnknownKeyspace(ks.to_string()));
+        }
+        match filter {
+            Some(f) => st.filters.insert(ks, f),
+            None => st.filters.remove(&ks),
+        };
+        Ok(())
+    }
+
+    fn compact_range(&self, ks: KeyspaceId, range: KeyRange) -> Result<()> {
+        let mut st = self.state.write();
+        let Some(filter) = st.filters.get(&ks).cloned() else {
+            return Ok(());
+        };
+        let seq = st.last_seq.next();
+        let mut changed = false;
+        for ((k, key), versions) in st.data.iter_mut() {
+            if *k != ks || !range.contains(key) {
+                continue;
+            }
+            let Some(Some(v)) = versions.last().map(|(_, v)| v.clone()) else {
+                continue;
+            };
+            match filter.filter(key, &v) {
+                FilterDecision::Keep => {}
+                FilterDecision::Remove => {
+                    versions.push((seq, None));
+                    changed = true;
+                }
+                FilterDecision::ChangeValue(nv) => {
+                    versions.push((seq, Some(Bytes::from(nv))));
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            st.last_seq = seq;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&self, _dir: &Path) -> Result<()> {
+        Err(Error::InvalidArgument(
+            "MemStore is not persistent and has no checkpoints".into(),
+        ))
     }
 
     fn close(&self) -> Result<()> {

@@ -400,3 +400,136 @@ fn closed_database_refuses_operations() {
         Err(Error::Closed)
     ));
 }
+
+/// A u64 counter: operands are little-endian u64 increments.
+struct Add;
+
+impl lsm_core::store::MergeOperator for Add {
+    fn name(&self) -> &str {
+        "add-u64"
+    }
+    fn full_merge(
+        &self,
+        _key: &[u8],
+        existing: Option<&[u8]>,
+        operands: &[&[u8]],
+    ) -> Result<Vec<u8>, String> {
+        let parse = |b: &[u8]| -> Result<u64, String> {
+            Ok(u64::from_le_bytes(
+                b.try_into()
+                    .map_err(|_| format!("not a u64: {} bytes", b.len()))?,
+            ))
+        };
+        let mut total = existing.map(parse).transpose()?.unwrap_or(0);
+        for o in operands {
+            total = total.wrapping_add(parse(o)?);
+        }
+        Ok(total.to_le_bytes().to_vec())
+    }
+}
+
+#[test]
+fn merge_operands_fold_across_memtables_tables_and_reopen() {
+    let fs = MemFs::new();
+    let counter = |db: &LsmDb, k: &[u8]| {
+        db.get(KS, k, ReadAt::Latest)
+            .unwrap()
+            .map(|b| u64::from_le_bytes(b[..].try_into().unwrap()))
+    };
+    {
+        let db = LsmDb::open("/db", mem_opts(&fs).memtable_size(2 << 10)).unwrap();
+        let mut b = WriteBatch::new();
+        b.merge(KS, b"c", 1u64.to_le_bytes());
+        assert!(
+            matches!(db.write(b.clone()), Err(Error::InvalidArgument(_))),
+            "no operator yet"
+        );
+        db.set_merge_operator(KS, Arc::new(Add)).unwrap();
+        put(&db, b"c", &10u64.to_le_bytes()).unwrap();
+        for i in 0..300u64 {
+            let mut b = WriteBatch::new();
+            b.merge(KS, b"c", 1u64.to_le_bytes());
+            b.merge(KS, format!("n{}", i % 3), i.to_le_bytes());
+            db.write(b).unwrap();
+            if i == 150 {
+                db.flush().unwrap();
+            }
+        }
+        assert_eq!(counter(&db, b"c"), Some(310));
+        let snap = db.snapshot();
+        let mut b = WriteBatch::new();
+        b.delete(KS, b"c");
+        b.merge(KS, b"c", 5u64.to_le_bytes());
+        db.write(b).unwrap();
+        assert_eq!(counter(&db, b"c"), Some(5), "a delete resets the base");
+        assert_eq!(
+            db.get(KS, b"c", ReadAt::Snapshot(&snap))
+                .unwrap()
+                .map(|b| u64::from_le_bytes(b[..].try_into().unwrap())),
+            Some(310)
+        );
+    }
+    let db = LsmDb::open("/db", mem_opts(&fs)).unwrap();
+    db.set_merge_operator(KS, Arc::new(Add)).unwrap();
+    assert_eq!(counter(&db, b"c"), Some(5));
+    let want: Vec<(Vec<u8>, u64)> = vec![
+        (b"c".to_vec(), 5),
+        (b"n0".to_vec(), (0..300).filter(|i| i % 3 == 0).sum()),
+        (b"n1".to_vec(), (0..300).filter(|i| i % 3 == 1).sum()),
+        (b"n2".to_vec(), (0..300).filter(|i| i % 3 == 2).sum()),
+    ];
+    let as_u64 = |v: Vec<(Vec<u8>, Vec<u8>)>| {
+        v.into_iter()
+            .map(|(k, v)| (k, u64::from_le_bytes(v[..].try_into().unwrap())))
+            .collect::<Vec<_>>()
+    };
+    let mut it = db.iter(KS, KeyRange::all(), ReadAt::Latest).unwrap();
+    assert_eq!(as_u64(collect_forward(&mut *it)), want);
+    assert_eq!(as_u64(common::collect_backward(&mut *it)), want);
+    for (k, v) in &want {
+        assert_eq!(counter(&db, k), Some(*v));
+    }
+}
+
+#[test]
+fn checkpoint_under_concurrent_writes_reopens_consistent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = Arc::new(
+        LsmDb::open(tmp.path().join("db"), Options::new().memtable_size(8 << 10)).unwrap(),
+    );
+    for i in 0..200u32 {
+        let mut b = WriteBatch::new();
+        b.put(KS, format!("a{i:04}"), i.to_be_bytes());
+        b.put(KS, format!("b{i:04}"), i.to_be_bytes());
+        db.write(b).unwrap();
+    }
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut i = 200u32;
+            while !stop.load(Ordering::Acquire) {
+                let mut b = WriteBatch::new();
+                b.put(KS, format!("a{i:04}"), i.to_be_bytes());
+                b.put(KS, format!("b{i:04}"), i.to_be_bytes());
+                db.write(b).unwrap();
+                i += 1;
+            }
+        });
+        db.checkpoint(&tmp.path().join("cp")).unwrap();
+        stop.store(true, Ordering::Release);
+    });
+    assert!(
+        db.checkpoint(&tmp.path().join("cp")).is_err(),
+        "target must be new or empty"
+    );
+    let cp = LsmDb::open(tmp.path().join("cp"), Options::new()).unwrap();
+    let all = collect_forward(&mut *cp.iter(KS, KeyRange::all(), ReadAt::Latest).unwrap());
+    let a: Vec<_> = all.iter().filter(|(k, _)| k[0] == b'a').collect();
+    let b: Vec<_> = all.iter().filter(|(k, _)| k[0] == b'b').collect();
+    assert!(a.len() >= 200, "every write before the checkpoint is in it");
+    assert_eq!(a.len(), b.len(), "batches are whole");
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.0[1..], y.0[1..]);
+        assert_eq!(x.1, y.1);
+    }
+}

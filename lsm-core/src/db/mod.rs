@@ -13,6 +13,7 @@
 //! Locking order (never take an earlier one while holding a later one): `write queue` →
 //! `state` → `wal` → `sv`. Readers only take `sv` (briefly, to clone an `Arc`).
 
+mod checkpoint;
 mod flush;
 mod options;
 mod read;
@@ -21,6 +22,7 @@ mod snapshots;
 pub mod version;
 mod write;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,7 +38,9 @@ use crate::error::{Error, Result};
 use crate::fs::{FileLock, FileSystem};
 use crate::manifest::{ManifestWriter, VersionEdit};
 use crate::sstable::{BlockCache, TableCache};
-use crate::store::{KeyRange, ReadAt, Snapshot, Store, StoreIter, StoreStats};
+use crate::store::{
+    CompactionFilter, KeyRange, MergeOperator, ReadAt, Snapshot, Store, StoreIter, StoreStats,
+};
 use crate::types::{FileNumber, KeyspaceId, SeqNo};
 use crate::wal::{LogWriter, WriteBatch};
 use version::{SuperVersion, Version};
@@ -111,6 +115,8 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     lock: Mutex<Option<Box<dyn FileLock>>>,
     report: RecoveryReport,
+    merge_ops: RwLock<BTreeMap<KeyspaceId, Arc<dyn MergeOperator>>>,
+    filters: RwLock<BTreeMap<KeyspaceId, Arc<dyn CompactionFilter>>>,
 }
 
 /// The LSM engine. Open with [`LsmDb::open`]; dropping it closes it.
@@ -161,6 +167,19 @@ impl Inner {
             return Err(Error::Closed);
         }
         Ok(())
+    }
+
+    fn check_keyspace(&self, ks: KeyspaceId) -> Result<()> {
+        self.check_open()?;
+        if self.current_sv().mems.contains_key(&ks) {
+            Ok(())
+        } else {
+            Err(Error::UnknownKeyspace(ks.to_string()))
+        }
+    }
+
+    fn merge_operator(&self, ks: KeyspaceId) -> Option<Arc<dyn MergeOperator>> {
+        self.merge_ops.read().get(&ks).cloned()
     }
 
     fn current_sv(&self) -> Arc<SuperVersion> {
@@ -299,6 +318,37 @@ impl Store for LsmDb {
             cache_misses: misses,
             stall_micros: c.stall_micros.load(Ordering::Relaxed),
         }
+    }
+
+    fn set_merge_operator(&self, ks: KeyspaceId, op: Arc<dyn MergeOperator>) -> Result<()> {
+        self.inner.check_keyspace(ks)?;
+        self.inner.merge_ops.write().insert(ks, op);
+        Ok(())
+    }
+
+    fn set_compaction_filter(
+        &self,
+        ks: KeyspaceId,
+        filter: Option<Arc<dyn CompactionFilter>>,
+    ) -> Result<()> {
+        self.inner.check_keyspace(ks)?;
+        let mut f = self.inner.filters.write();
+        match filter {
+            Some(x) => f.insert(ks, x),
+            None => f.remove(&ks),
+        };
+        Ok(())
+    }
+
+    fn compact_range(&self, ks: KeyspaceId, range: KeyRange) -> Result<()> {
+        self.inner.check_keyspace(ks)?;
+        write::flush(&self.inner)?;
+        let _ = range;
+        Ok(())
+    }
+
+    fn checkpoint(&self, dir: &Path) -> Result<()> {
+        checkpoint::checkpoint(&self.inner, dir)
     }
 
     fn close(&self) -> Result<()> {

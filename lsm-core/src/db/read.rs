@@ -6,6 +6,7 @@
 //! immutable memtable, or flushed into a table).
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -13,6 +14,8 @@ use crate::error::{Error, Result};
 use crate::iter::merging::MergingIterator;
 use crate::iter::user::UserIterator;
 use crate::iter::InternalIterator;
+use crate::memtable::Memtable;
+use crate::sstable::Table;
 use crate::store::{KeyRange, ReadAt, StoreIter};
 use crate::types::{KeyspaceId, SeqNo, ValueKind};
 
@@ -25,11 +28,43 @@ fn read_seq(inner: &Inner, at: ReadAt<'_>) -> SeqNo {
     }
 }
 
-fn resolve(kind: ValueKind, value: Bytes) -> Option<Bytes> {
-    match kind {
-        ValueKind::Put => Some(value),
-        _ => None,
+/// One place a point read looks: newest first.
+enum Source<'a> {
+    Mem(&'a Memtable),
+    Table(Arc<Table>),
+}
+
+impl Source<'_> {
+    fn get(&self, key: &[u8], seq: SeqNo) -> Result<Option<(ValueKind, SeqNo, Bytes)>> {
+        match self {
+            Source::Mem(m) => Ok(m.get(key, seq)),
+            Source::Table(t) => t.get(key, seq),
+        }
     }
+}
+
+/// Folds collected merge operands (newest first) onto `base`.
+fn finish(
+    inner: &Inner,
+    ks: KeyspaceId,
+    key: &[u8],
+    mut operands: Vec<Bytes>,
+    base: Option<Bytes>,
+) -> Result<Option<Bytes>> {
+    if operands.is_empty() {
+        return Ok(base);
+    }
+    let op = inner.merge_operator(ks).ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "merge operands in keyspace {ks} but no merge operator is registered"
+        ))
+    })?;
+    operands.reverse();
+    let refs: Vec<&[u8]> = operands.iter().map(|b| &b[..]).collect();
+    let merged = op
+        .full_merge(key, base.as_deref(), &refs)
+        .map_err(Error::MergeFailed)?;
+    Ok(Some(Bytes::from(merged)))
 }
 
 pub(super) fn get(
@@ -44,27 +79,51 @@ pub(super) fn get(
     let Some(mem) = sv.mems.get(&ks) else {
         return Err(Error::UnknownKeyspace(ks.to_string()));
     };
-    if let Some((kind, _, v)) = mem.get(key, seq) {
-        return Ok(resolve(kind, v));
-    }
+    let mut sources: Vec<Source<'_>> = vec![Source::Mem(mem)];
     for imm in &sv.imms {
         if let Some(m) = imm.mems.get(&ks) {
-            if let Some((kind, _, v)) = m.get(key, seq) {
-                return Ok(resolve(kind, v));
-            }
+            sources.push(Source::Mem(m));
         }
     }
-    for f in sv.version.files_for_key(ks, key) {
+    let files = sv.version.files_for_key(ks, key);
+    let mut operands: Vec<Bytes> = Vec::new();
+    let mut limit = seq;
+    let visit = |src: Source<'_>,
+                 operands: &mut Vec<Bytes>,
+                 limit: &mut SeqNo|
+     -> Result<Option<Option<Bytes>>> {
+        // Several versions of the key may sit in one source when merge operands pile up.
+        loop {
+            match src.get(key, *limit)? {
+                None => return Ok(None),
+                Some((ValueKind::Put, _, v)) => return Ok(Some(Some(v))),
+                Some((ValueKind::Delete | ValueKind::RangeDelete, _, _)) => return Ok(Some(None)),
+                Some((ValueKind::Merge, s, v)) => {
+                    operands.push(v);
+                    if s.0 == 0 {
+                        return Ok(None);
+                    }
+                    *limit = SeqNo(s.0 - 1);
+                }
+            }
+        }
+    };
+    for src in sources {
+        if let Some(base) = visit(src, &mut operands, &mut limit)? {
+            return finish(inner, ks, key, operands, base);
+        }
+    }
+    for f in files {
         let table = inner.table_cache.get(f.number)?;
         if !table.may_contain(key) {
             inner.counters.bloom_useful.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        if let Some((kind, _, v)) = table.get(key, seq)? {
-            return Ok(resolve(kind, v));
+        if let Some(base) = visit(Source::Table(table), &mut operands, &mut limit)? {
+            return finish(inner, ks, key, operands, base);
         }
     }
-    Ok(None)
+    finish(inner, ks, key, operands, None)
 }
 
 pub(super) fn iter(
@@ -101,6 +160,7 @@ pub(super) fn iter(
         seq,
         range,
         Box::new((guard, sv)),
+        inner.merge_operator(ks),
     )))
 }
 

@@ -232,6 +232,8 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Inner> {
         closed: AtomicBool::new(false),
         lock: Mutex::new(Some(lock)),
         report: RecoveryReport::default(),
+        merge_ops: RwLock::new(BTreeMap::new()),
+        filters: RwLock::new(BTreeMap::new()),
         opts,
     };
     let mut inner = inner;

@@ -77,11 +77,18 @@ fn validate(inner: &Inner, batch: &WriteBatch) -> Result<()> {
         }
         match op.kind {
             ValueKind::Put | ValueKind::Delete => {}
-            ValueKind::Merge | ValueKind::RangeDelete => {
-                return Err(Error::InvalidArgument(format!(
-                    "{:?} operations are not supported by this engine version",
-                    op.kind
-                )))
+            ValueKind::Merge => {
+                if inner.merge_operator(op.keyspace).is_none() {
+                    return Err(Error::InvalidArgument(format!(
+                        "merge into keyspace {} without a registered merge operator",
+                        op.keyspace
+                    )));
+                }
+            }
+            ValueKind::RangeDelete => {
+                return Err(Error::InvalidArgument(
+                    "range deletes are not supported by this engine version".into(),
+                ))
             }
         }
         if !sv.mems.contains_key(&op.keyspace) {

@@ -2,17 +2,18 @@
 //! visible at a snapshot, tombstones hidden, bounds honoured, in both directions.
 //!
 //! Positions: in the forward direction the inner iterator sits on the version that produced the
-//! current entry; in the backward direction it sits on the last entry *before* the current user
+//! current entry (or, when merge operands were folded, on the first entry after those consumed); in the backward direction it sits on the last entry *before* the current user
 //! key (the scan collected every version of the current key to find the newest visible one).
 //! The current key and value are copied into reusable buffers, so both directions look the same
 //! to the caller.
 
 use std::any::Any;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::iter::InternalIterator;
 use crate::key::{lookup_key, lookup_key_last, parse_internal_key, ParsedKey};
-use crate::store::{KeyRange, StoreIter};
+use crate::store::{KeyRange, MergeOperator, StoreIter};
 use crate::types::{SeqNo, ValueKind};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,7 @@ pub struct UserIterator {
     value: Vec<u8>,
     valid: bool,
     dir: Direction,
+    merge: Option<Arc<dyn MergeOperator>>,
     /// Keeps whatever the inner iterator reads (snapshot registration, versions) alive.
     _pin: Box<dyn Any + Send>,
 }
@@ -46,6 +48,7 @@ impl UserIterator {
         snapshot: SeqNo,
         range: KeyRange,
         pin: Box<dyn Any + Send>,
+        merge: Option<Arc<dyn MergeOperator>>,
     ) -> UserIterator {
         UserIterator {
             inner,
@@ -55,6 +58,7 @@ impl UserIterator {
             value: Vec::new(),
             valid: false,
             dir: Direction::Forward,
+            merge,
             _pin: pin,
         }
     }
@@ -89,7 +93,14 @@ impl UserIterator {
                         self.valid = true;
                         return Ok(());
                     }
-                    ValueKind::Delete | ValueKind::RangeDelete | ValueKind::Merge => {
+                    ValueKind::Merge => {
+                        let key = p.user_key.to_vec();
+                        self.merge_forward(&key)?;
+                        self.key = key;
+                        self.valid = true;
+                        return Ok(());
+                    }
+                    ValueKind::Delete | ValueKind::RangeDelete => {
                         skip = Some(p.user_key.to_vec());
                     }
                 }
@@ -112,29 +123,88 @@ impl UserIterator {
             }
             uk.clear();
             uk.extend_from_slice(p.user_key);
-            let mut newest: Option<ValueKind> = None;
-            // Versions of one user key arrive oldest first in this direction; the last visible
-            // one wins.
+            // Visible versions of this key, oldest first (the order they arrive in here).
+            let mut versions: Vec<(ValueKind, Vec<u8>)> = Vec::new();
             while self.inner.valid() {
                 let p = parse(self.inner.key())?;
                 if p.user_key != uk.as_slice() {
                     break;
                 }
                 if p.seq <= self.snapshot {
-                    newest = Some(p.kind);
-                    if p.kind == ValueKind::Put {
-                        self.value.clear();
-                        self.value.extend_from_slice(self.inner.value());
-                    }
+                    versions.push((p.kind, self.inner.value().to_vec()));
                 }
                 self.inner.prev()?;
             }
+            let newest = match versions.last() {
+                Some((ValueKind::Merge, _)) => {
+                    let mut operands = Vec::new();
+                    let mut base = None;
+                    for (kind, v) in versions.iter().rev() {
+                        match kind {
+                            ValueKind::Merge => operands.push(v.as_slice()),
+                            ValueKind::Put => {
+                                base = Some(v.as_slice());
+                                break;
+                            }
+                            _ => break,
+                        }
+                    }
+                    operands.reverse();
+                    self.value = self.full_merge(&uk, base, &operands)?;
+                    Some(ValueKind::Put)
+                }
+                Some((ValueKind::Put, v)) => {
+                    self.value.clear();
+                    self.value.extend_from_slice(v);
+                    Some(ValueKind::Put)
+                }
+                Some((k, _)) => Some(*k),
+                None => None,
+            };
             if newest == Some(ValueKind::Put) && !self.range.is_above(&uk) {
                 std::mem::swap(&mut self.key, &mut uk);
                 self.valid = true;
                 return Ok(());
             }
         }
+        Ok(())
+    }
+
+    fn full_merge(&self, key: &[u8], base: Option<&[u8]>, operands: &[&[u8]]) -> Result<Vec<u8>> {
+        let op = self.merge.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(
+                "merge operands found but no merge operator is registered".into(),
+            )
+        })?;
+        op.full_merge(key, base, operands)
+            .map_err(Error::MergeFailed)
+    }
+
+    /// The inner cursor is on the newest visible version of `key`, a merge operand: collects
+    /// operands down to a put, a delete or the key's end, and sets `value` to the folded result.
+    /// Leaves the inner cursor on the first entry it did not consume.
+    fn merge_forward(&mut self, key: &[u8]) -> Result<()> {
+        let mut operands = vec![self.inner.value().to_vec()];
+        let mut base = None;
+        self.inner.next()?;
+        while self.inner.valid() {
+            let p = parse(self.inner.key())?;
+            if p.user_key != key {
+                break;
+            }
+            match p.kind {
+                ValueKind::Merge => operands.push(self.inner.value().to_vec()),
+                ValueKind::Put => {
+                    base = Some(self.inner.value().to_vec());
+                    break;
+                }
+                ValueKind::Delete | ValueKind::RangeDelete => break,
+            }
+            self.inner.next()?;
+        }
+        operands.reverse();
+        let refs: Vec<&[u8]> = operands.iter().map(|o| o.as_slice()).collect();
+        self.value = self.full_merge(key, base.as_deref(), &refs)?;
         Ok(())
     }
 
@@ -205,9 +275,9 @@ impl StoreIter for UserIterator {
                 .seek(&lookup_key(&cur, SeqNo::MAX))
                 .and_then(|()| self.settle_forward(Some(cur)))
         } else {
-            self.inner
-                .next()
-                .and_then(|()| self.settle_forward(Some(cur)))
+            // The inner cursor is on (or, after a merge, past) the current key's versions; the
+            // skip passes over whatever is left of them.
+            self.settle_forward(Some(cur))
         };
         self.invalidate(r)
     }
