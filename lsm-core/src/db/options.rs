@@ -47,6 +47,7 @@ pub struct Options {
     pub(crate) read_mode: ReadMode,
     pub(crate) create_if_missing: bool,
     pub(crate) max_write_group_bytes: usize,
+    pub(crate) background_threads: usize,
 }
 
 impl std::fmt::Debug for Options {
@@ -79,6 +80,7 @@ impl Default for Options {
             read_mode: ReadMode::Pread,
             create_if_missing: true,
             max_write_group_bytes: 1 << 20,
+            background_threads: 2,
         }
     }
 }
@@ -151,6 +153,12 @@ impl Options {
     /// `pread` (default) or `mmap` for SST reads.
     pub fn read_mode(mut self, m: ReadMode) -> Self {
         self.read_mode = m;
+        self
+    }
+    /// Threads for background work: one flushes memtables, the rest compact (default 2, which
+    /// fits a 2-core machine; at least 1 — with 1, the flush thread also compacts).
+    pub fn background_threads(mut self, n: usize) -> Self {
+        self.background_threads = n.max(1);
         self
     }
     /// Create the database if the directory holds none (default true).
