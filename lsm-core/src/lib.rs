@@ -12,6 +12,7 @@
 //! | [`manifest`] | `CURRENT` + `MANIFEST-n`: the log of version edits; versions |
 //! | [`iter`] | internal iterators, the merging iterator, the user-facing iterator |
 //! | [`db`] | the LSM engine: open/recover, group-commit write path, reads, flush |
+//! | [`btree`] | the B+ tree engine behind the same `Store` trait |
 //! | [`store`] | the [`Store`] trait and its `BTreeMap` reference implementation |
 //!
 //! ## How a write flows
@@ -26,6 +27,7 @@
 //! SSTs newest first (each consulted only after its bloom filter says "maybe"); the first
 //! version with `seq <= snapshot` wins; a tombstone means absent.
 
+pub mod btree;
 pub mod db;
 pub mod error;
 pub mod fs;

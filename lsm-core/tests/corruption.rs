@@ -12,33 +12,38 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 
+use common::engines::{engines, open, Engine};
 use common::{collect_forward, env_u64, Model};
-use lsm_core::db::{LsmDb, Options, SyncMode};
+use lsm_core::db::SyncMode;
 use lsm_core::fs::{CrashMode, FileSystem, MemFs};
 use lsm_core::store::{KeyRange, ReadAt, Store};
 use lsm_core::wal::WriteBatch;
 use lsm_core::{Error, KeyspaceId};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 const KS: KeyspaceId = KeyspaceId::DEFAULT;
 
-fn options(fs: &MemFs) -> Options {
-    Options::new()
-        .fs(Arc::new(fs.clone()))
-        .memtable_size(8 << 10)
-        .block_size(512)
-        .sync_mode(SyncMode::Always)
-        .block_cache_bytes(0)
+fn open_db(engine: Engine, fs: &MemFs) -> lsm_core::Result<Box<dyn Store>> {
+    // Fixed seed: the same small settings for the build and every reopen.
+    let mut rng = StdRng::seed_from_u64(7);
+    open(
+        engine,
+        Arc::new(fs.clone()),
+        Path::new("/db"),
+        SyncMode::Always,
+        &mut rng,
+    )
 }
 
 /// A database with flushed tables, a live WAL and a manifest, and the model of its contents.
-fn build() -> (MemFs, Model, Vec<Model>) {
+fn build(engine: Engine) -> (MemFs, Model, Vec<Model>) {
     let fs = MemFs::new();
-    let dir = Path::new("/db");
     let mut model = Model::new();
     // Every prefix of the WAL's history, so a dropped WAL tail can be recognised.
     let mut history = Vec::new();
     {
-        let db = LsmDb::open(dir, options(&fs)).unwrap();
+        let db = open_db(engine, &fs).unwrap();
         for i in 0..400u32 {
             let mut b = WriteBatch::new();
             let k = format!("key{:04}", (i * 7919) % 500).into_bytes();
@@ -71,8 +76,8 @@ enum Outcome {
     Wrong,
 }
 
-fn read_all(fs: &MemFs, model: &Model) -> Result<Model, Error> {
-    let db = LsmDb::open(Path::new("/db"), options(fs))?;
+fn read_all(engine: Engine, fs: &MemFs, model: &Model) -> Result<Model, Error> {
+    let db = open_db(engine, fs)?;
     let mut got = Model::new();
     let mut it = db.iter(KS, KeyRange::all(), ReadAt::Latest)?;
     it.seek_to_first()?;
@@ -97,7 +102,13 @@ fn read_all(fs: &MemFs, model: &Model) -> Result<Model, Error> {
 
 #[test]
 fn flipped_bytes_are_detected_or_harmless() {
-    let (base, model, history) = build();
+    for engine in engines() {
+        sweep(engine);
+    }
+}
+
+fn sweep(engine: Engine) {
+    let (base, model, history) = build(engine);
     let dir = Path::new("/db");
     let names = base.file_names(dir);
     let mut report: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
@@ -134,7 +145,7 @@ fn flipped_bytes_are_detected_or_harmless() {
             let fs = base.crash_image(CrashMode::DropUnsynced);
             let xor = 1u8 << (offset % 8);
             fs.corrupt_byte(&path, offset, xor).unwrap();
-            let r = catch_unwind(AssertUnwindSafe(|| read_all(&fs, &model)));
+            let r = catch_unwind(AssertUnwindSafe(|| read_all(engine, &fs, &model)));
             let outcome = match r {
                 Err(_) => panic!("panic after flipping {name} at {offset}"),
                 Ok(Err(_)) => Outcome::Detected,
@@ -158,5 +169,5 @@ fn flipped_bytes_are_detected_or_harmless() {
             offset += stride;
         }
     }
-    eprintln!("corruption sweep (file kind -> outcome counts): {report:?}");
+    eprintln!("corruption sweep on {engine:?} (file kind -> outcome counts): {report:?}");
 }

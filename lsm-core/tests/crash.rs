@@ -14,8 +14,9 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::engines::{engines, open, Engine};
 use common::{collect_forward, env_u64, expected, Model};
-use lsm_core::db::{LsmDb, Options, SyncMode};
+use lsm_core::db::SyncMode;
 use lsm_core::fs::{CrashMode, FaultFs, FaultKind, FaultRule, MemFs};
 use lsm_core::store::{KeyRange, ReadAt, Store};
 use lsm_core::wal::WriteBatch;
@@ -23,19 +24,15 @@ use lsm_core::KeyspaceId;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-fn options(fs: Arc<dyn lsm_core::fs::FileSystem>, rng: &mut StdRng) -> Options {
-    Options::new()
-        .fs(fs)
-        .memtable_size(rng.gen_range(1..6) << 10)
-        .block_size(512)
-        .sync_mode(if rng.gen_bool(0.5) {
-            SyncMode::Always
-        } else {
-            SyncMode::Group
-        })
+fn sync_mode(rng: &mut StdRng) -> SyncMode {
+    if rng.gen_bool(0.5) {
+        SyncMode::Always
+    } else {
+        SyncMode::Group
+    }
 }
 
-fn state(db: &LsmDb, keyspaces: &[KeyspaceId]) -> Model {
+fn state(db: &dyn Store, keyspaces: &[KeyspaceId]) -> Model {
     let mut m = Model::new();
     for ks in keyspaces {
         let mut it = db.iter(*ks, KeyRange::all(), ReadAt::Latest).unwrap();
@@ -62,12 +59,22 @@ fn apply(model: &Model, batch: &BatchOps) -> Model {
 
 #[test]
 fn power_cut_at_random_points_loses_no_acknowledged_write() {
+    for engine in engines() {
+        power_cuts(engine);
+    }
+}
+
+fn power_cuts(engine: Engine) {
     let cycles = env_u64("STRATA_CRASH_CYCLES", 150);
     let mut rng = StdRng::seed_from_u64(env_u64("STRATA_CRASH_SEED", 1));
     let dir = Path::new("/db");
     let mut mem = MemFs::new();
     let keyspaces = {
-        let db = LsmDb::open(dir, options(Arc::new(mem.clone()), &mut rng)).unwrap();
+        let db = {
+            let s = sync_mode(&mut rng);
+            open(engine, Arc::new(mem.clone()), dir, s, &mut rng)
+        }
+        .unwrap();
         let ks = db.create_keyspace("other").unwrap();
         vec![KeyspaceId::DEFAULT, ks]
     };
@@ -81,7 +88,10 @@ fn power_cut_at_random_points_loses_no_acknowledged_write() {
             fault.add_rule(FaultRule::new(FaultKind::PowerCut, rng.gen_range(0..12)));
         }
         let mut in_flight = None;
-        match LsmDb::open(dir, options(Arc::new(fault.clone()), &mut rng)) {
+        match {
+            let s = sync_mode(&mut rng);
+            open(engine, Arc::new(fault.clone()), dir, s, &mut rng)
+        } {
             Err(_) => cut_in_open += 1,
             Ok(db) => {
                 if !cut_during_open {
@@ -120,9 +130,12 @@ fn power_cut_at_random_points_loses_no_acknowledged_write() {
             }
         }
         mem = mem.crash_image(CrashMode::KeepUnsyncedPrefix { seed: rng.gen() });
-        let db = LsmDb::open(dir, options(Arc::new(mem.clone()), &mut rng))
-            .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after power cut failed: {e}"));
-        let got = state(&db, &keyspaces);
+        let db = {
+            let s = sync_mode(&mut rng);
+            open(engine, Arc::new(mem.clone()), dir, s, &mut rng)
+        }
+        .unwrap_or_else(|e| panic!("cycle {cycle}: reopen after power cut failed: {e}"));
+        let got = state(&*db, &keyspaces);
         if got == model {
             if in_flight.is_some() {
                 in_flight_lost += 1;
@@ -152,6 +165,6 @@ fn power_cut_at_random_points_loses_no_acknowledged_write() {
         db.close().unwrap();
     }
     eprintln!(
-        "crash test: {cycles} power cuts ({cut_in_open} during recovery), {acked_total} acknowledged batches all present; in-flight batch applied {in_flight_applied} times, absent {in_flight_lost} times"
+        "crash test on {engine:?}: {cycles} power cuts ({cut_in_open} during recovery), {acked_total} acknowledged batches all present; in-flight batch applied {in_flight_applied} times, absent {in_flight_lost} times"
     );
 }

@@ -10,29 +10,15 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::engines::{engines, open, Engine};
 use common::{collect_backward, collect_forward, env_u64, expected, show, Model};
-use lsm_core::db::{LsmDb, Options, SyncMode};
+use lsm_core::db::SyncMode;
 use lsm_core::fs::MemFs;
-use lsm_core::sstable::Compression;
 use lsm_core::store::{KeyRange, ReadAt, Snapshot, Store, StoreIter};
 use lsm_core::wal::WriteBatch;
 use lsm_core::KeyspaceId;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-fn options(fs: &MemFs, rng: &mut StdRng) -> Options {
-    Options::new()
-        .fs(Arc::new(fs.clone()))
-        .memtable_size(rng.gen_range(2..16) << 10)
-        .block_size(rng.gen_range(128..2048))
-        .sync_mode(SyncMode::Never)
-        .compression(if rng.gen_bool(0.5) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        })
-        .block_cache_bytes(if rng.gen_bool(0.3) { 0 } else { 1 << 20 })
-}
 
 fn random_key(rng: &mut StdRng) -> Vec<u8> {
     let n = rng.gen_range(0..300u32);
@@ -101,7 +87,7 @@ fn random_walk(it: &mut dyn StoreIter, want: &[(Vec<u8>, Vec<u8>)], rng: &mut St
 }
 
 fn check_reads(
-    db: &LsmDb,
+    db: &dyn Store,
     model: &Model,
     keyspaces: &[KeyspaceId],
     snap: Option<&Snapshot>,
@@ -134,17 +120,19 @@ fn check_reads(
     random_walk(&mut *it, &want, rng, ctx);
 }
 
-fn run(seed: u64, ops: u64) {
+fn run(engine: Engine, seed: u64, ops: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let fs = MemFs::new();
     let dir = Path::new("/db");
-    let mut db = LsmDb::open(dir, options(&fs, &mut rng)).unwrap();
+    let open =
+        |rng: &mut StdRng| open(engine, Arc::new(fs.clone()), dir, SyncMode::Never, rng).unwrap();
+    let mut db = open(&mut rng);
     let mut model = Model::new();
     let mut keyspaces = vec![KeyspaceId::DEFAULT];
     let mut snaps: Vec<(Snapshot, Model)> = Vec::new();
     let mut reopens = 0;
     for step in 0..ops {
-        let ctx = format!("seed {seed} step {step}");
+        let ctx = format!("{engine:?} seed {seed} step {step}");
         let ks = keyspaces[rng.gen_range(0..keyspaces.len())];
         match rng.gen_range(0..100) {
             0..=29 => {
@@ -179,7 +167,7 @@ fn run(seed: u64, ops: u64) {
                 db.write(b).unwrap();
                 model = staged;
             }
-            50..=74 => check_reads(&db, &model, &keyspaces, None, &mut rng, &ctx),
+            50..=74 => check_reads(&*db, &model, &keyspaces, None, &mut rng, &ctx),
             75..=79 => {
                 if snaps.len() < 4 {
                     snaps.push((db.snapshot(), model.clone()));
@@ -190,7 +178,7 @@ fn run(seed: u64, ops: u64) {
                     let i = rng.gen_range(0..snaps.len());
                     let (s, m) = &snaps[i];
                     check_reads(
-                        &db,
+                        &*db,
                         m,
                         &keyspaces,
                         Some(s),
@@ -210,7 +198,7 @@ fn run(seed: u64, ops: u64) {
                 snaps.clear();
                 db.close().unwrap();
                 drop(db);
-                db = LsmDb::open(dir, options(&fs, &mut rng)).unwrap();
+                db = open(&mut rng);
                 reopens += 1;
             }
             _ => {
@@ -225,13 +213,13 @@ fn run(seed: u64, ops: u64) {
     // Final: reopen and compare everything.
     snaps.clear();
     drop(db);
-    let db = LsmDb::open(dir, options(&fs, &mut rng)).unwrap();
+    let db = open(&mut rng);
     for ks in &keyspaces {
         let mut it = db.iter(*ks, KeyRange::all(), ReadAt::Latest).unwrap();
         assert_eq!(
             collect_forward(&mut *it),
             expected(&model, *ks, &KeyRange::all()),
-            "seed {seed}: final state of {ks}"
+            "{engine:?} seed {seed}: final state of {ks}"
         );
     }
     assert!(
@@ -242,16 +230,14 @@ fn run(seed: u64, ops: u64) {
 
 #[test]
 fn model_based_random_operations_with_reopen() {
-    if let Ok(seed) = std::env::var("STRATA_MODEL_SEED") {
-        run(
-            seed.parse().expect("numeric seed"),
-            env_u64("STRATA_MODEL_OPS", 2500),
-        );
-        return;
-    }
-    let seeds = env_u64("STRATA_MODEL_SEEDS", 6);
     let ops = env_u64("STRATA_MODEL_OPS", 2500);
-    for seed in 0..seeds {
-        run(seed, ops);
+    for engine in engines() {
+        if let Ok(seed) = std::env::var("STRATA_MODEL_SEED") {
+            run(engine, seed.parse().expect("numeric seed"), ops);
+            continue;
+        }
+        for seed in 0..env_u64("STRATA_MODEL_SEEDS", 6) {
+            run(engine, seed, ops);
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: the model, iteration collectors, env knobs.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod engines;
+
 use std::collections::BTreeMap;
 use std::ops::Bound;
 

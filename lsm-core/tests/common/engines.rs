@@ -1,0 +1,51 @@
+//! The engines every conformance suite runs on, and how each is opened with the small, stressful
+//! settings tests want (tiny memtables and blocks so that flushes and compactions happen in
+//! seconds).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use lsm_core::db::{LsmDb, Options, SyncMode};
+use lsm_core::fs::FileSystem;
+use lsm_core::sstable::Compression;
+use lsm_core::store::Store;
+use rand::rngs::StdRng;
+use rand::Rng;
+
+/// An engine kind under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The LSM tree (`lsm_core::db`).
+    Lsm,
+}
+
+/// Every engine the suites run on.
+pub fn engines() -> Vec<Engine> {
+    vec![Engine::Lsm]
+}
+
+/// Opens `engine` on `fs` at `dir` with randomized small settings drawn from `rng`.
+pub fn open(
+    engine: Engine,
+    fs: Arc<dyn FileSystem>,
+    dir: &Path,
+    sync: SyncMode,
+    rng: &mut StdRng,
+) -> lsm_core::Result<Box<dyn Store>> {
+    match engine {
+        Engine::Lsm => {
+            let opts = Options::new()
+                .fs(fs)
+                .sync_mode(sync)
+                .memtable_size(rng.gen_range(2..16) << 10)
+                .block_size(rng.gen_range(128..2048))
+                .compression(if rng.gen_bool(0.5) {
+                    Compression::Zstd
+                } else {
+                    Compression::None
+                })
+                .block_cache_bytes(if rng.gen_bool(0.3) { 0 } else { 1 << 20 });
+            Ok(Box::new(LsmDb::open(dir, opts)?))
+        }
+    }
+}
