@@ -88,10 +88,9 @@ fn power_cuts(engine: Engine) {
             fault.add_rule(FaultRule::new(FaultKind::PowerCut, rng.gen_range(0..12)));
         }
         let mut in_flight = None;
-        match {
-            let s = sync_mode(&mut rng);
-            open(engine, Arc::new(fault.clone()), dir, s, &mut rng)
-        } {
+        let mode = sync_mode(&mut rng);
+        let opened = open(engine, Arc::new(fault.clone()), dir, mode, &mut rng);
+        match opened {
             Err(_) => cut_in_open += 1,
             Ok(db) => {
                 if !cut_during_open {
