@@ -155,13 +155,34 @@ fn run(engine: Engine, seed: u64, ops: u64) {
                 for _ in 0..rng.gen_range(1..12) {
                     let ks = keyspaces[rng.gen_range(0..keyspaces.len())];
                     let k = random_key(&mut rng);
-                    if rng.gen_bool(0.7) {
+                    let choice = rng.gen_range(0..100);
+                    if choice < 65 {
                         let v = random_value(&mut rng);
                         b.put(ks, &k, &v);
                         staged.insert((ks, k), v);
-                    } else {
+                    } else if choice < 90 {
                         b.delete(ks, &k);
                         staged.remove(&(ks, k));
+                    } else {
+                        // A range delete of up to ~30 keys.
+                        let end =
+                            format!("{}{:02}", String::from_utf8_lossy(&k), rng.gen_range(0..99))
+                                .into_bytes();
+                        let end = if rng.gen_bool(0.5) {
+                            end
+                        } else {
+                            random_key(&mut rng)
+                        };
+                        if k < end {
+                            b.delete_range(ks, &k, &end);
+                            let doomed: Vec<_> = staged
+                                .range((ks, k.clone())..(ks, end.clone()))
+                                .map(|(key, _)| key.clone())
+                                .collect();
+                            for d in doomed {
+                                staged.remove(&d);
+                            }
+                        }
                     }
                 }
                 db.write(b).unwrap();

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::iter::merging::MergingIterator;
+use crate::iter::range_del::RangeTombstones;
 use crate::iter::user::UserIterator;
 use crate::iter::InternalIterator;
 use crate::memtable::Memtable;
@@ -39,6 +40,19 @@ impl Source<'_> {
         match self {
             Source::Mem(m) => Ok(m.get(key, seq)),
             Source::Table(t) => t.get(key, seq),
+        }
+    }
+
+    /// The newest range tombstone `<= snapshot` in this source covering `key`.
+    fn max_tombstone(&self, key: &[u8], snapshot: SeqNo) -> Option<SeqNo> {
+        match self {
+            Source::Mem(m) => m.max_range_tombstone(key, snapshot),
+            Source::Table(t) => t
+                .range_tombstone_slice()
+                .iter()
+                .filter(|(s, e, seq)| *seq <= snapshot && s.as_slice() <= key && key < e.as_slice())
+                .map(|(_, _, seq)| *seq)
+                .max(),
         }
     }
 }
@@ -88,14 +102,23 @@ pub(super) fn get(
     let files = sv.version.files_for_key(ks, key);
     let mut operands: Vec<Bytes> = Vec::new();
     let mut limit = seq;
+    // A range tombstone can only delete versions in its own source or older ones (compaction
+    // keeps a tombstone at or above every version it covers), so the covering sequence is
+    // accumulated while walking sources newest first.
+    let mut cover = SeqNo::ZERO;
     let visit = |src: Source<'_>,
                  operands: &mut Vec<Bytes>,
-                 limit: &mut SeqNo|
+                 limit: &mut SeqNo,
+                 cover: &mut SeqNo|
      -> Result<Option<Option<Bytes>>> {
+        if let Some(t) = src.max_tombstone(key, seq) {
+            *cover = (*cover).max(t);
+        }
         // Several versions of the key may sit in one source when merge operands pile up.
         loop {
             match src.get(key, *limit)? {
                 None => return Ok(None),
+                Some((_, s, _)) if s < *cover => return Ok(Some(None)),
                 Some((ValueKind::Put, _, v)) => return Ok(Some(Some(v))),
                 Some((ValueKind::Delete | ValueKind::RangeDelete, _, _)) => return Ok(Some(None)),
                 Some((ValueKind::Merge, s, v)) => {
@@ -109,7 +132,7 @@ pub(super) fn get(
         }
     };
     for src in sources {
-        if let Some(base) = visit(src, &mut operands, &mut limit)? {
+        if let Some(base) = visit(src, &mut operands, &mut limit, &mut cover)? {
             return finish(inner, ks, key, operands, base);
         }
     }
@@ -117,9 +140,13 @@ pub(super) fn get(
         let table = inner.table_cache.get(f.number)?;
         if !table.may_contain(key) {
             inner.counters.bloom_useful.fetch_add(1, Ordering::Relaxed);
+            // The key is not here, but a range tombstone here may still cover older versions.
+            if let Some(t) = Source::Table(table).max_tombstone(key, seq) {
+                cover = cover.max(t);
+            }
             continue;
         }
-        if let Some(base) = visit(Source::Table(table), &mut operands, &mut limit)? {
+        if let Some(base) = visit(Source::Table(table), &mut operands, &mut limit, &mut cover)? {
             return finish(inner, ks, key, operands, base);
         }
     }
@@ -141,19 +168,23 @@ pub(super) fn iter(
         return Err(Error::UnknownKeyspace(ks.to_string()));
     };
     let mut children: Vec<Box<dyn InternalIterator>> = vec![Box::new(mem.iter())];
+    let mut tombstones = mem.range_tombstones();
     for imm in &sv.imms {
         if let Some(m) = imm.mems.get(&ks) {
             children.push(Box::new(m.iter()));
+            tombstones.extend(m.range_tombstones());
         }
     }
     if let Some(k) = sv.version.keyspaces.get(&ks) {
         for f in k.levels.iter().flatten() {
             if overlaps(&range, &f.smallest, &f.largest) {
                 let table = inner.table_cache.get(f.number)?;
+                tombstones.extend(table.range_tombstone_slice().iter().cloned());
                 children.push(Box::new(table.iter()));
             }
         }
     }
+    let range_dels = RangeTombstones::new(tombstones, seq);
     let merged = Box::new(MergingIterator::new(children));
     Ok(Box::new(UserIterator::new(
         merged,
@@ -161,6 +192,7 @@ pub(super) fn iter(
         range,
         Box::new((guard, sv)),
         inner.merge_operator(ks),
+        range_dels,
     )))
 }
 

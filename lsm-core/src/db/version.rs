@@ -157,8 +157,11 @@ impl Version {
             let candidates: Box<dyn Iterator<Item = &'a Arc<FileMeta>> + 'a> = if level == 0 {
                 Box::new(files.iter().filter(move |f| covers(f, key)))
             } else {
+                // Non-overlapping in internal-key order, but two neighbours can share a user key
+                // at a boundary (a range tombstone clipped at the next file's first key): take
+                // every file from the first whose largest user key reaches `key` while it covers.
                 let i = files.partition_point(|f| user_key(&f.largest) < key);
-                Box::new(files.get(i).into_iter().filter(move |f| covers(f, key)))
+                Box::new(files[i..].iter().take_while(move |f| covers(f, key)))
             };
             candidates
         })

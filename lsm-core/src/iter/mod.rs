@@ -8,6 +8,7 @@
 //! [`compare_internal`]: crate::key::compare_internal
 
 pub mod merging;
+pub mod range_del;
 pub mod user;
 
 use crate::error::Result;

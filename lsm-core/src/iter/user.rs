@@ -11,6 +11,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::iter::range_del::RangeTombstones;
 use crate::iter::InternalIterator;
 use crate::key::{lookup_key, lookup_key_last, parse_internal_key, ParsedKey};
 use crate::store::{KeyRange, MergeOperator, StoreIter};
@@ -32,6 +33,7 @@ pub struct UserIterator {
     valid: bool,
     dir: Direction,
     merge: Option<Arc<dyn MergeOperator>>,
+    range_dels: RangeTombstones,
     /// Keeps whatever the inner iterator reads (snapshot registration, versions) alive.
     _pin: Box<dyn Any + Send>,
 }
@@ -49,6 +51,7 @@ impl UserIterator {
         range: KeyRange,
         pin: Box<dyn Any + Send>,
         merge: Option<Arc<dyn MergeOperator>>,
+        range_dels: RangeTombstones,
     ) -> UserIterator {
         UserIterator {
             inner,
@@ -59,6 +62,7 @@ impl UserIterator {
             valid: false,
             dir: Direction::Forward,
             merge,
+            range_dels,
             _pin: pin,
         }
     }
@@ -83,7 +87,10 @@ impl UserIterator {
             let hidden = p.seq > self.snapshot
                 || skip.as_deref() == Some(p.user_key)
                 || self.range.is_below(p.user_key);
-            if !hidden {
+            if !hidden && self.range_dels.covers(p.user_key, p.seq) {
+                // A range tombstone deletes this version and every older one.
+                skip = Some(p.user_key.to_vec());
+            } else if !hidden {
                 match p.kind {
                     ValueKind::Put => {
                         self.key.clear();
@@ -130,8 +137,12 @@ impl UserIterator {
                 if p.user_key != uk.as_slice() {
                     break;
                 }
-                if p.seq <= self.snapshot {
+                if p.seq <= self.snapshot && !self.range_dels.covers(&uk, p.seq) {
                     versions.push((p.kind, self.inner.value().to_vec()));
+                } else if p.seq <= self.snapshot {
+                    // Deleted by a range tombstone: so is everything older.
+                    versions.clear();
+                    versions.push((ValueKind::Delete, Vec::new()));
                 }
                 self.inner.prev()?;
             }
@@ -190,6 +201,9 @@ impl UserIterator {
         while self.inner.valid() {
             let p = parse(self.inner.key())?;
             if p.user_key != key {
+                break;
+            }
+            if self.range_dels.covers(key, p.seq) {
                 break;
             }
             match p.kind {

@@ -115,6 +115,10 @@ pub struct Memtable {
     arena: Mutex<BytesMut>,
     size: AtomicUsize,
     max_seq: AtomicU64,
+    /// Range tombstones `(start, end, seq)`, also kept in the skiplist (as `RangeDelete` entries
+    /// keyed by their start) so a flush writes them; this copy lets readers find every tombstone
+    /// without scanning.
+    range_dels: parking_lot::RwLock<Vec<(Vec<u8>, Vec<u8>, SeqNo)>>,
 }
 
 impl Default for Memtable {
@@ -131,6 +135,7 @@ impl Memtable {
             arena: Mutex::new(BytesMut::new()),
             size: AtomicUsize::new(0),
             max_seq: AtomicU64::new(0),
+            range_dels: parking_lot::RwLock::new(Vec::new()),
         }
     }
 
@@ -154,6 +159,11 @@ impl Memtable {
             buf,
             key_len: key_len as u32,
         };
+        if kind == ValueKind::RangeDelete {
+            self.range_dels
+                .write()
+                .push((user_key.to_vec(), value.to_vec(), seq));
+        }
         self.set.insert(entry);
         self.size.fetch_add(
             key_len + value.len() + ENTRY_OVERHEAD,
@@ -172,6 +182,20 @@ impl Memtable {
         }
         let value = e.buf.slice(e.key_len as usize..);
         Some((p.kind, p.seq, value))
+    }
+
+    /// The range tombstones inserted so far, `(start, end, seq)`.
+    pub fn range_tombstones(&self) -> Vec<(Vec<u8>, Vec<u8>, SeqNo)> {
+        self.range_dels.read().clone()
+    }
+
+    /// The newest range tombstone sequence `<= snapshot` covering `key`.
+    pub fn max_range_tombstone(&self, key: &[u8], snapshot: SeqNo) -> Option<SeqNo> {
+        let dels = self.range_dels.read();
+        dels.iter()
+            .filter(|(s, e, seq)| *seq <= snapshot && s.as_slice() <= key && key < e.as_slice())
+            .map(|(_, _, seq)| *seq)
+            .max()
     }
 
     /// Bytes charged so far (keys, values and per-entry overhead).
