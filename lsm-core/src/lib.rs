@@ -28,6 +28,7 @@
 //! version with `seq <= snapshot` wins; a tombstone means absent.
 
 pub mod btree;
+pub mod compaction;
 pub mod db;
 pub mod error;
 pub mod fs;

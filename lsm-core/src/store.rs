@@ -197,6 +197,82 @@ pub struct StoreStats {
     pub cache_misses: u64,
     /// Time writers spent stalled waiting for flushes, in microseconds.
     pub stall_micros: u64,
+    /// Bytes written by memtable flushes.
+    pub flush_bytes_written: u64,
+    /// Compactions run (trivial moves included).
+    pub compactions: u64,
+    /// Compactions that moved a file down without rewriting it.
+    pub trivial_moves: u64,
+    /// Time spent compacting, in microseconds.
+    pub compaction_micros: u64,
+    /// Bytes read by compactions.
+    pub compaction_bytes_read: u64,
+    /// Bytes written by compactions.
+    pub compaction_bytes_written: u64,
+}
+
+impl StoreStats {
+    /// Bytes written to table files per byte the user wrote (flushes + compactions, or page
+    /// write-back), 0 before anything was written.
+    pub fn write_amplification(&self) -> f64 {
+        if self.user_bytes_written == 0 {
+            0.0
+        } else {
+            self.table_bytes_written as f64 / self.user_bytes_written as f64
+        }
+    }
+
+    /// A human-readable report, in the spirit of RocksDB's `rocksdb.stats`.
+    pub fn report(&self) -> String {
+        use std::fmt::Write as _;
+        let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let mut r = String::new();
+        let _ = writeln!(r, "** Level summary **");
+        let _ = writeln!(r, "Level  Files     Size(MB)");
+        for (i, (files, bytes)) in self.levels.iter().enumerate() {
+            let _ = writeln!(r, "L{i:<5} {files:<9} {:>9.2}", mb(*bytes));
+        }
+        let _ = writeln!(
+            r,
+            "Sum    {:<9} {:>9.2}",
+            self.live_files,
+            mb(self.live_bytes)
+        );
+        let _ = writeln!(r, "** Writes **");
+        let _ = writeln!(
+            r,
+            "user {:.2} MB, WAL {:.2} MB in {} groups ({} batches, {} syncs)",
+            mb(self.user_bytes_written),
+            mb(self.wal_bytes_written),
+            self.write_groups,
+            self.batches,
+            self.wal_syncs
+        );
+        let _ = writeln!(
+            r,
+            "flush {:.2} MB ({} flushes), compaction write {:.2} MB read {:.2} MB ({} compactions, {} trivial moves, {:.2} s)",
+            mb(self.flush_bytes_written),
+            self.flushes,
+            mb(self.compaction_bytes_written),
+            mb(self.compaction_bytes_read),
+            self.compactions,
+            self.trivial_moves,
+            self.compaction_micros as f64 / 1e6
+        );
+        let _ = writeln!(
+            r,
+            "write amplification {:.2}, stalls {:.3} s",
+            self.write_amplification(),
+            self.stall_micros as f64 / 1e6
+        );
+        let _ = writeln!(r, "** Reads **");
+        let _ = writeln!(
+            r,
+            "block cache {} hits / {} misses, bloom filters ruled out {} table probes",
+            self.cache_hits, self.cache_misses, self.bloom_useful
+        );
+        r
+    }
 }
 
 /// The engine-neutral storage interface. See the module doc for the durability contract.

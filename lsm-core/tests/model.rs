@@ -233,6 +233,11 @@ fn run(engine: Engine, seed: u64, ops: u64) {
     }
     // Final: reopen and compare everything.
     snaps.clear();
+    let st = db.stats();
+    eprintln!(
+        "{engine:?} seed {seed}: {reopens} reopens; since the last: {} flushes, {} compactions ({} trivial moves), levels {:?}",
+        st.flushes, st.compactions, st.trivial_moves, st.levels
+    );
     drop(db);
     let db = open(&mut rng);
     for ks in &keyspaces {

@@ -82,10 +82,15 @@ fn flush_one(inner: &Inner, imm: &Arc<ImmutableSet>) -> Result<()> {
     let mut edit = VersionEdit::default();
     for (ks, mem) in &imm.mems {
         let number = inner.new_file_number();
-        if let Some(meta) = build_table(&*inner.fs, &inner.dir, &inner.opts.table, number, mem)? {
+        let table_opts = inner.opts.compaction.table_options(&inner.opts.table, 0);
+        if let Some(meta) = build_table(&*inner.fs, &inner.dir, &table_opts, number, mem)? {
             inner
                 .counters
                 .table_bytes
+                .fetch_add(meta.size, Ordering::Relaxed);
+            inner
+                .counters
+                .flush_bytes
                 .fetch_add(meta.size, Ordering::Relaxed);
             edit.new_files.push((*ks, Level(0), meta));
         }

@@ -14,6 +14,7 @@
 //! `state` → `wal` → `sv`. Readers only take `sv` (briefly, to clone an `Arc`).
 
 mod checkpoint;
+mod compact;
 mod flush;
 mod options;
 mod read;
@@ -31,7 +32,7 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
 
-pub use options::{Options, SyncMode, WalRecovery};
+pub use options::{LastLevelFilters, Options, SyncMode, WalRecovery};
 pub use snapshots::{SnapshotGuard, SnapshotList};
 
 use crate::error::{Error, Result};
@@ -72,6 +73,12 @@ struct Counters {
     flushes: AtomicU64,
     bloom_useful: AtomicU64,
     stall_micros: AtomicU64,
+    compactions: AtomicU64,
+    trivial_moves: AtomicU64,
+    compaction_micros: AtomicU64,
+    compaction_bytes_read: AtomicU64,
+    compaction_bytes_written: AtomicU64,
+    flush_bytes: AtomicU64,
 }
 
 /// The active WAL; only the write-group leader (and the memtable switch it performs) touch it.
@@ -117,26 +124,38 @@ pub(crate) struct Inner {
     report: RecoveryReport,
     merge_ops: RwLock<BTreeMap<KeyspaceId, Arc<dyn MergeOperator>>>,
     filters: RwLock<BTreeMap<KeyspaceId, Arc<dyn CompactionFilter>>>,
+    /// One compaction at a time, background or manual.
+    compaction_lock: Mutex<()>,
+    /// Per (keyspace, level): the largest user key of the last compaction's inputs.
+    compaction_cursors: Mutex<BTreeMap<(KeyspaceId, usize), Vec<u8>>>,
+    /// Tables no longer in the current version, deleted once no reader's version holds them.
+    obsolete: Mutex<Vec<Arc<crate::manifest::FileMeta>>>,
 }
 
 /// The LSM engine. Open with [`LsmDb::open`]; dropping it closes it.
 pub struct LsmDb {
     inner: Arc<Inner>,
-    flusher: Mutex<Option<JoinHandle<()>>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl LsmDb {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<LsmDb> {
         let inner = Arc::new(recovery::open(dir.as_ref(), opts)?);
-        let worker = Arc::clone(&inner);
-        let flusher = std::thread::Builder::new()
-            .name("strata-flush".into())
-            .spawn(move || flush::run(worker))
-            .map_err(|e| Error::io("spawn flush thread", dir.as_ref(), e))?;
+        let spawn = |name: &str, body: fn(Arc<Inner>)| {
+            let worker = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || body(worker))
+                .map_err(|e| Error::io("spawn background thread", dir.as_ref(), e))
+        };
+        let workers = vec![
+            spawn("strata-flush", flush::run)?,
+            spawn("strata-compact", compact::run)?,
+        ];
         Ok(LsmDb {
             inner,
-            flusher: Mutex::new(Some(flusher)),
+            workers: Mutex::new(workers),
         })
     }
 
@@ -317,6 +336,12 @@ impl Store for LsmDb {
             cache_hits: hits,
             cache_misses: misses,
             stall_micros: c.stall_micros.load(Ordering::Relaxed),
+            flush_bytes_written: c.flush_bytes.load(Ordering::Relaxed),
+            compactions: c.compactions.load(Ordering::Relaxed),
+            trivial_moves: c.trivial_moves.load(Ordering::Relaxed),
+            compaction_micros: c.compaction_micros.load(Ordering::Relaxed),
+            compaction_bytes_read: c.compaction_bytes_read.load(Ordering::Relaxed),
+            compaction_bytes_written: c.compaction_bytes_written.load(Ordering::Relaxed),
         }
     }
 
@@ -342,9 +367,7 @@ impl Store for LsmDb {
 
     fn compact_range(&self, ks: KeyspaceId, range: KeyRange) -> Result<()> {
         self.inner.check_keyspace(ks)?;
-        write::flush(&self.inner)?;
-        let _ = range;
-        Ok(())
+        compact::compact_range(&self.inner, ks, &range)
     }
 
     fn checkpoint(&self, dir: &Path) -> Result<()> {
@@ -353,9 +376,10 @@ impl Store for LsmDb {
 
     fn close(&self) -> Result<()> {
         let r = self.inner.shutdown();
-        if let Some(h) = self.flusher.lock().take() {
+        for h in self.workers.lock().drain(..) {
             let _ = h.join();
         }
+        compact::purge_obsolete(&self.inner);
         self.inner.lock.lock().take();
         r
     }

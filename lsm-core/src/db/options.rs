@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::compaction::CompactionOptions;
+pub use crate::compaction::LastLevelFilters;
 use crate::fs::{FileSystem, OsFs, ReadMode};
 use crate::sstable::{Compression, TableOptions};
 
@@ -48,6 +50,7 @@ pub struct Options {
     pub(crate) create_if_missing: bool,
     pub(crate) max_write_group_bytes: usize,
     pub(crate) background_threads: usize,
+    pub(crate) compaction: CompactionOptions,
 }
 
 impl std::fmt::Debug for Options {
@@ -81,6 +84,7 @@ impl Default for Options {
             create_if_missing: true,
             max_write_group_bytes: 1 << 20,
             background_threads: 2,
+            compaction: CompactionOptions::default(),
         }
     }
 }
@@ -125,9 +129,10 @@ impl Options {
         self.max_value_size = bytes;
         self
     }
-    /// Compression of SST data blocks (default zstd).
+    /// Compression of SST data blocks at every level (see `compression_per_level`).
     pub fn compression(mut self, c: Compression) -> Self {
         self.table.compression = c;
+        self.compaction.compression_per_level = vec![c];
         self
     }
     /// Bloom filter bits per key; 0 disables filters (default 10).
@@ -159,6 +164,56 @@ impl Options {
     /// fits a 2-core machine; at least 1 — with 1, the flush thread also compacts).
     pub fn background_threads(mut self, n: usize) -> Self {
         self.background_threads = n.max(1);
+        self
+    }
+    /// L0 files that trigger an L0 compaction (default 4).
+    pub fn l0_compaction_trigger(mut self, n: usize) -> Self {
+        self.compaction.l0_trigger = n.max(1);
+        self
+    }
+    /// L0 files at which writes are slowed down (default 20) and stopped (default 36) until
+    /// compaction catches up.
+    pub fn l0_stall_triggers(mut self, slowdown: usize, stop: usize) -> Self {
+        self.compaction.l0_slowdown = slowdown.max(1);
+        self.compaction.l0_stop = stop.max(self.compaction.l0_slowdown);
+        self
+    }
+    /// Size at which compaction cuts an output table (default 64 MiB).
+    pub fn target_file_size(mut self, bytes: u64) -> Self {
+        self.compaction.target_file_size = bytes.max(1);
+        self
+    }
+    /// Target size of the base level; deeper levels grow by `level_multiplier` (default
+    /// 256 MiB, sized dynamically from the last level as RocksDB's
+    /// `level_compaction_dynamic_level_bytes` does).
+    pub fn max_bytes_for_level_base(mut self, bytes: u64) -> Self {
+        self.compaction.base_bytes = bytes.max(1);
+        self
+    }
+    /// Size ratio between adjacent levels (default 10).
+    pub fn level_multiplier(mut self, m: u64) -> Self {
+        self.compaction.multiplier = m.max(2);
+        self
+    }
+    /// Pending compaction bytes at which writes slow down and stop (defaults 64 GiB, 256 GiB).
+    pub fn pending_compaction_limits(mut self, soft: u64, hard: u64) -> Self {
+        self.compaction.pending_soft = soft;
+        self.compaction.pending_hard = hard.max(soft);
+        self
+    }
+    /// Compression per level, L0 first; levels past the end use the last entry (default:
+    /// none for L0 and L1, zstd below). `compression()` sets every level.
+    pub fn compression_per_level(mut self, per_level: Vec<Compression>) -> Self {
+        if !per_level.is_empty() {
+            self.compaction.compression_per_level = per_level;
+        }
+        self
+    }
+    /// Whether tables of the last level get bloom filters (default yes). Skipping them saves
+    /// ~90% of filter memory when most reads are for keys that exist (RocksDB's
+    /// `optimize_filters_for_hits`).
+    pub fn last_level_filters(mut self, f: LastLevelFilters) -> Self {
+        self.compaction.last_level_filters = f;
         self
     }
     /// Create the database if the directory holds none (default true).

@@ -169,7 +169,8 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Inner> {
     let mut edit = VersionEdit::default();
     for (ks, mem) in &mems {
         let number = FileNumber(rec.next_file);
-        if let Some(meta) = super::flush::build_table(&*fs, dir, &opts.table, number, mem)? {
+        let table_opts = opts.compaction.table_options(&opts.table, 0);
+        if let Some(meta) = super::flush::build_table(&*fs, dir, &table_opts, number, mem)? {
             rec.next_file += 1;
             edit.new_files.push((*ks, Level(0), meta));
         }
@@ -234,6 +235,9 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Inner> {
         report: RecoveryReport::default(),
         merge_ops: RwLock::new(BTreeMap::new()),
         filters: RwLock::new(BTreeMap::new()),
+        compaction_lock: Mutex::new(()),
+        compaction_cursors: Mutex::new(BTreeMap::new()),
+        obsolete: Mutex::new(Vec::new()),
         opts,
     };
     let mut inner = inner;

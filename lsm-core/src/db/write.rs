@@ -275,7 +275,43 @@ pub(super) fn apply_batch(
 
 /// Makes sure the active memtables have room, switching (and stalling) as needed.
 fn make_room(inner: &Inner) -> Result<()> {
+    let mut delayed = false;
+    let c = &inner.opts.compaction;
     loop {
+        let (l0, pending) = super::compact::stall_metrics(inner);
+        if l0 >= c.l0_stop || pending >= c.pending_hard {
+            // Stop: wait for compaction to catch up (it notifies `state_cv` on every install).
+            let start = Instant::now();
+            let mut st = inner.state.lock();
+            if let Some(cause) = &st.bg_error {
+                return Err(Error::ReadOnly {
+                    cause: cause.clone(),
+                });
+            }
+            if st.shutdown {
+                return Err(Error::Closed);
+            }
+            inner
+                .state_cv
+                .wait_for(&mut st, std::time::Duration::from_millis(100));
+            drop(st);
+            inner
+                .counters
+                .stall_micros
+                .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+            continue;
+        }
+        if !delayed && (l0 >= c.l0_slowdown || pending >= c.pending_soft) {
+            // Slow down: one short pause per write group lets compaction gain ground without
+            // stopping writers.
+            delayed = true;
+            let start = Instant::now();
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            inner
+                .counters
+                .stall_micros
+                .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
         let sv = inner.current_sv();
         if sv.active_size() < inner.opts.memtable_size {
             return Ok(());
@@ -439,12 +475,12 @@ pub(super) fn drop_keyspace(inner: &Inner, ks: KeyspaceId) -> Result<()> {
         });
     }
     drop(st);
-    // Readers that still hold an old SuperVersion keep the tables open through the table
-    // cache's Arc; unlinking the files is safe on POSIX and on MemFs.
-    for f in old.levels.iter().flatten() {
-        inner.table_cache.evict(f.number);
-        let _ = inner.fs.remove(&filename::table_path(&inner.dir, f.number));
-    }
+    // Readers may still hold the old version: the files go when the last of them is dropped.
+    inner
+        .obsolete
+        .lock()
+        .extend(old.levels.into_iter().flatten());
+    super::compact::purge_obsolete(inner);
     Ok(())
 }
 

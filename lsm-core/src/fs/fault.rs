@@ -7,15 +7,15 @@
 //!
 //! | kind | matches | effect |
 //! | --- | --- | --- |
-//! | `FailWrite` | `append` | nothing written, error |
-//! | `DiskFull` | `append` | nothing written, error of kind `StorageFull` |
-//! | `TornWrite` | `append` | first half of the data written, then an error |
-//! | `FailSync` | `WritableFile::sync`, `sync_dir` | not synced, error |
-//! | `FailRead` | `read_at` (so also `read_all`) | error |
+//! | `FailWrite` | `append`, `write_at` | nothing written, error |
+//! | `DiskFull` | `append`, `write_at` | nothing written, error of kind `StorageFull` |
+//! | `TornWrite` | `append`, `write_at` | first half of the data written, then an error |
+//! | `FailSync` | `WritableFile::sync`, `RandomRwFile::sync`, `sync_dir` | not synced, error |
+//! | `FailRead` | `read_at` of either file kind (so also `read_all`) | error |
 //! | `PowerCut` | any mutating operation | that operation and every later one fails |
 //!
-//! The mutating operations are `create`, `append`, `sync`, `rename`, `remove`, `link` and
-//! `sync_dir`. After a power cut every operation (reads included, and `exists`, which answers
+//! The mutating operations are `create`, `open_rw`, `append`, `write_at`, `set_len`, `sync`,
+//! `rename`, `remove`, `link` and `sync_dir`. After a power cut every operation (reads included, and `exists`, which answers
 //! `false`) fails until [`FaultFs::clear`]; the crash image of an inner [`super::MemFs`] then
 //! shows what survived. Every injected error is an [`Error::Io`] whose message starts with
 //! `"injected fault: "`.
@@ -30,7 +30,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::{FileLock, FileSystem, RandomAccessFile, ReadMode, WritableFile};
+use super::{FileLock, FileSystem, RandomAccessFile, RandomRwFile, ReadMode, WritableFile};
 use crate::error::{Error, Result};
 
 /// What a rule does when it fires.
@@ -85,7 +85,7 @@ enum Op {
     Append,
     Sync,
     Read,
-    /// `create`, `rename`, `remove`, `link`.
+    /// `create`, `open_rw`, `set_len`, `rename`, `remove`, `link`.
     OtherMutating,
     /// Everything else. `create_dir_all` and `lock` are here too: they change the namespace, but
     /// the spec counts only the operations the engine's durability depends on.
@@ -308,7 +308,73 @@ impl RandomAccessFile for FaultReader {
     }
 }
 
+struct FaultRw {
+    inner: Arc<dyn RandomRwFile>,
+    state: Shared,
+}
+
+impl RandomRwFile for FaultRw {
+    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
+        let path = self.inner.path();
+        match check(&self.state, "read", Op::Read, &[path])? {
+            None => self.inner.read_at(offset, len),
+            Some(_) => Err(injected("read", path, ErrorKind::Other, "read failed")),
+        }
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        let path = self.inner.path();
+        let (kind, what) = match check(&self.state, "write", Op::Append, &[path])? {
+            None => return self.inner.write_at(offset, data),
+            Some(FaultKind::DiskFull) => (ErrorKind::StorageFull, "disk full".to_string()),
+            Some(FaultKind::TornWrite) => {
+                let half = data.len() / 2;
+                self.inner.write_at(offset, &data[..half])?;
+                let what = format!("torn write ({half} of {} bytes written)", data.len());
+                (ErrorKind::Other, what)
+            }
+            Some(_) => (ErrorKind::Other, "write failed".to_string()),
+        };
+        Err(injected("write", path, kind, &what))
+    }
+
+    fn sync(&self) -> Result<()> {
+        let path = self.inner.path();
+        match check(&self.state, "sync", Op::Sync, &[path])? {
+            None => self.inner.sync(),
+            Some(_) => Err(injected("sync", path, ErrorKind::Other, "sync failed")),
+        }
+    }
+
+    fn len(&self) -> Result<u64> {
+        check(&self.state, "stat", Op::NonMutating, &[self.inner.path()])?;
+        self.inner.len()
+    }
+
+    fn set_len(&self, len: u64) -> Result<()> {
+        check(
+            &self.state,
+            "set_len",
+            Op::OtherMutating,
+            &[self.inner.path()],
+        )?;
+        self.inner.set_len(len)
+    }
+
+    fn path(&self) -> &Path {
+        self.inner.path()
+    }
+}
+
 impl FileSystem for FaultFs {
+    fn open_rw(&self, path: &Path) -> Result<Arc<dyn RandomRwFile>> {
+        self.gate("open_rw", Op::OtherMutating, &[path])?;
+        Ok(Arc::new(FaultRw {
+            inner: self.inner.open_rw(path)?,
+            state: Arc::clone(&self.state),
+        }))
+    }
+
     fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
         self.gate("create", Op::OtherMutating, &[path])?;
         Ok(Box::new(FaultWritable {
@@ -592,6 +658,50 @@ mod tests {
             }
             assert!(!img.exists(&p("/db/CURRENT.tmp")));
         }
+    }
+
+    #[test]
+    fn random_write_files_get_every_fault_kind() {
+        let (mem, fs) = setup();
+        let f = fs.open_rw(&p("/db/pages")).unwrap();
+        f.write_at(0, b"00000000").unwrap();
+        fs.add_rule(FaultRule::new(FaultKind::FailWrite, 0));
+        injected_source(f.write_at(0, b"AAAA").unwrap_err());
+        fs.add_rule(FaultRule::new(FaultKind::DiskFull, 0));
+        let e = injected_source(f.write_at(0, b"AAAA").unwrap_err());
+        assert_eq!(e.kind(), ErrorKind::StorageFull);
+        fs.add_rule(FaultRule::new(FaultKind::TornWrite, 0));
+        injected_source(f.write_at(2, b"BBBB").unwrap_err());
+        assert_eq!(&mem.read_all(&p("/db/pages")).unwrap()[..], b"00BB0000");
+        fs.add_rule(FaultRule::new(FaultKind::FailSync, 0));
+        injected_source(f.sync().unwrap_err());
+        fs.add_rule(FaultRule::new(FaultKind::FailRead, 0));
+        injected_source(f.read_at(0, 1).unwrap_err());
+        assert_eq!(&f.read_at(0, 2).unwrap()[..], b"00");
+        f.set_len(4).unwrap();
+        assert_eq!(f.len().unwrap(), 4);
+        assert_eq!(fs.faults_fired(), 5);
+    }
+
+    #[test]
+    fn power_cut_stops_random_writes_and_keeps_synced_pages() {
+        let (mem, fs) = setup();
+        let f = fs.open_rw(&p("/db/pages")).unwrap();
+        f.write_at(0, b"page0").unwrap();
+        f.sync().unwrap();
+        fs.sync_dir(&p("/db")).unwrap();
+        let before = fs.mutating_ops();
+        assert_eq!(before, 4, "open_rw, write_at, sync, sync_dir");
+        fs.add_rule(FaultRule::new(FaultKind::PowerCut, 1));
+        f.write_at(0, b"PAGE0").unwrap();
+        injected_source(f.write_at(5, b"page1").unwrap_err());
+        injected_source(f.sync().unwrap_err());
+        injected_source(f.set_len(0).unwrap_err());
+        injected_source(f.read_at(0, 1).unwrap_err());
+        injected_source(f.len().unwrap_err());
+        injected_source(fs.open_rw(&p("/db/other")).err().unwrap());
+        let img = mem.crash_image(CrashMode::DropUnsynced);
+        assert_eq!(&img.read_all(&p("/db/pages")).unwrap()[..], b"page0");
     }
 
     #[test]

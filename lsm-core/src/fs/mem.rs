@@ -11,6 +11,12 @@
 //! * [`MemFs::crash_image`] builds a new `MemFs` from the durable namespace only, each file cut
 //!   back to its synced bytes (optionally keeping a random prefix of the unsynced tail, a torn
 //!   write). Hard links stay shared in the image. Locks are not carried over.
+//! * A file opened with [`FileSystem::open_rw`] is written at arbitrary offsets, so "synced
+//!   bytes" is no longer a prefix: such an inode keeps its durable bytes apart and logs every
+//!   write (and length change) made since its last sync. In a crash image the durable bytes
+//!   survive, and each logged write is lost ([`CrashMode::DropUnsynced`]) or, under
+//!   [`CrashMode::KeepUnsyncedPrefix`], kept or lost on its own by a seeded coin, replayed in the
+//!   order it was made.
 //!
 //! Simplifications, each on the forgiving side only where the engine never depends on it:
 //! * directories are durable as soon as [`FileSystem::create_dir_all`] returns;
@@ -30,7 +36,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::os::check_bounds;
-use super::{FileLock, FileSystem, RandomAccessFile, ReadMode, WritableFile};
+use super::{FileLock, FileSystem, RandomAccessFile, RandomRwFile, ReadMode, WritableFile};
 use crate::error::{Error, Result};
 
 /// What a simulated power cut does to bytes that were appended but never synced.
@@ -49,8 +55,98 @@ pub enum CrashMode {
 #[derive(Default)]
 struct Inode {
     data: Vec<u8>,
-    /// Bytes `[0, synced_len)` survive a crash. Always `<= data.len()`.
+    /// Bytes `[0, synced_len)` survive a crash. Always `<= data.len()`. Unused while `rw` is set.
     synced_len: usize,
+    /// Set once the file is written at offsets: what survives is tracked here instead.
+    rw: Option<RwLog>,
+}
+
+/// Durability of a file written at arbitrary offsets.
+struct RwLog {
+    /// The bytes as of the last sync.
+    durable: Vec<u8>,
+    /// Changes since the last sync, oldest first.
+    pending: Vec<Pending>,
+}
+
+enum Pending {
+    Write { offset: usize, data: Vec<u8> },
+    SetLen(usize),
+}
+
+impl Pending {
+    fn apply(&self, buf: &mut Vec<u8>) {
+        match self {
+            Pending::Write { offset, data } => write_into(buf, *offset, data),
+            Pending::SetLen(n) => buf.resize(*n, 0),
+        }
+    }
+}
+
+/// Writes `data` at `offset` of `buf`, zero-filling any gap.
+fn write_into(buf: &mut Vec<u8>, offset: usize, data: &[u8]) {
+    let end = offset + data.len();
+    if buf.len() < end {
+        buf.resize(end, 0);
+    }
+    buf[offset..end].copy_from_slice(data);
+}
+
+impl Inode {
+    /// Switches to offset-write tracking (idempotent): the synced prefix becomes the durable
+    /// bytes and an unsynced tail becomes one pending write.
+    fn rw_log(&mut self) -> &mut RwLog {
+        let Inode {
+            data,
+            synced_len,
+            rw,
+        } = self;
+        rw.get_or_insert_with(|| {
+            let mut pending = Vec::new();
+            if *synced_len < data.len() {
+                pending.push(Pending::Write {
+                    offset: *synced_len,
+                    data: data[*synced_len..].to_vec(),
+                });
+            }
+            RwLog {
+                durable: data[..*synced_len].to_vec(),
+                pending,
+            }
+        })
+    }
+
+    fn sync(&mut self) {
+        if let Some(log) = &mut self.rw {
+            for p in log.pending.drain(..) {
+                p.apply(&mut log.durable);
+            }
+        }
+        self.synced_len = self.data.len();
+    }
+
+    /// The bytes a power cut leaves; `rng` is `None` for [`CrashMode::DropUnsynced`].
+    fn surviving(&self, rng: Option<&mut u64>) -> Vec<u8> {
+        match (&self.rw, rng) {
+            (Some(log), rng) => {
+                let mut out = log.durable.clone();
+                if let Some(rng) = rng {
+                    for p in &log.pending {
+                        if splitmix64(rng) & 1 == 1 {
+                            p.apply(&mut out);
+                        }
+                    }
+                }
+                out
+            }
+            (None, None) => self.data[..self.synced_len].to_vec(),
+            (None, Some(rng)) => {
+                let unsynced = (self.data.len() - self.synced_len) as u64;
+                let kept = (splitmix64(rng) % (unsynced + 1)) as usize;
+                self.data[..self.synced_len + kept].to_vec()
+            }
+        }
+    }
 }
 
 type InodeRef = Arc<Mutex<Inode>>;
@@ -131,25 +227,20 @@ impl MemFs {
     /// its unsynced tail. The image's live namespace equals its durable one and no lock is held.
     pub fn crash_image(&self, mode: CrashMode) -> MemFs {
         let s = self.state.lock();
-        let mut rng = match mode {
-            CrashMode::DropUnsynced => 0,
-            CrashMode::KeepUnsyncedPrefix { seed } => seed,
+        let (mut rng, keep) = match mode {
+            CrashMode::DropUnsynced => (0, false),
+            CrashMode::KeepUnsyncedPrefix { seed } => (seed, true),
         };
         // Keyed by inode identity so that hard links stay one inode in the image.
         let mut copies: HashMap<*const Mutex<Inode>, InodeRef> = HashMap::new();
         let mut files = BTreeMap::new();
         for (path, inode) in &s.durable {
             let copy = copies.entry(Arc::as_ptr(inode)).or_insert_with(|| {
-                let i = inode.lock();
-                let unsynced = (i.data.len() - i.synced_len) as u64;
-                let kept = match mode {
-                    CrashMode::DropUnsynced => 0,
-                    CrashMode::KeepUnsyncedPrefix { .. } => splitmix64(&mut rng) % (unsynced + 1),
-                };
-                let len = i.synced_len + kept as usize;
+                let data = inode.lock().surviving(keep.then_some(&mut rng));
                 Arc::new(Mutex::new(Inode {
-                    data: i.data[..len].to_vec(),
-                    synced_len: len,
+                    synced_len: data.len(),
+                    data,
+                    rw: None,
                 }))
             });
             files.insert(path.clone(), Arc::clone(copy));
@@ -178,6 +269,11 @@ impl MemFs {
         }
         for (n, inode) in targets.into_iter().enumerate() {
             let mut i = inode.lock();
+            if let (Some(log), Ok(o)) = (&mut i.rw, usize::try_from(offset)) {
+                if let Some(b) = log.durable.get_mut(o) {
+                    *b ^= xor;
+                }
+            }
             match usize::try_from(offset).ok().filter(|&o| o < i.data.len()) {
                 Some(o) => i.data[o] ^= xor,
                 // The live file must hold the offset; a shorter durable twin is left alone.
@@ -210,6 +306,9 @@ impl MemFs {
         let mut i = s.live_inode("truncate", path)?.lock();
         i.data.resize(len, 0);
         i.synced_len = i.synced_len.min(len);
+        if let Some(log) = &mut i.rw {
+            log.durable.resize(len, 0);
+        }
         Ok(())
     }
 
@@ -242,18 +341,88 @@ struct MemWritable {
 
 impl WritableFile for MemWritable {
     fn append(&mut self, data: &[u8]) -> Result<()> {
-        self.inode.lock().data.extend_from_slice(data);
+        let mut i = self.inode.lock();
+        let offset = i.data.len();
+        i.data.extend_from_slice(data);
+        if let Some(log) = &mut i.rw {
+            log.pending.push(Pending::Write {
+                offset,
+                data: data.to_vec(),
+            });
+        }
         Ok(())
     }
 
     fn sync(&mut self) -> Result<()> {
-        let mut i = self.inode.lock();
-        i.synced_len = i.data.len();
+        self.inode.lock().sync();
         Ok(())
     }
 
     fn len(&self) -> u64 {
         self.inode.lock().data.len() as u64
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+struct MemRw {
+    inode: InodeRef,
+    path: PathBuf,
+}
+
+impl RandomRwFile for MemRw {
+    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
+        let i = self.inode.lock();
+        check_bounds(&self.path, i.data.len() as u64, offset, len)?;
+        let start = offset as usize;
+        Ok(Bytes::copy_from_slice(&i.data[start..start + len]))
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        let offset = usize::try_from(offset)
+            .ok()
+            .filter(|o| o.checked_add(data.len()).is_some())
+            .ok_or_else(|| {
+                err(
+                    "write",
+                    &self.path,
+                    ErrorKind::InvalidInput,
+                    "offset too large",
+                )
+            })?;
+        let mut i = self.inode.lock();
+        write_into(&mut i.data, offset, data);
+        i.rw_log().pending.push(Pending::Write {
+            offset,
+            data: data.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.inode.lock().sync();
+        Ok(())
+    }
+
+    fn len(&self) -> Result<u64> {
+        Ok(self.inode.lock().data.len() as u64)
+    }
+
+    fn set_len(&self, len: u64) -> Result<()> {
+        let len = usize::try_from(len).map_err(|_| {
+            err(
+                "set_len",
+                &self.path,
+                ErrorKind::InvalidInput,
+                "length too large",
+            )
+        })?;
+        let mut i = self.inode.lock();
+        i.data.resize(len, 0);
+        i.rw_log().pending.push(Pending::SetLen(len));
+        Ok(())
     }
 
     fn path(&self) -> &Path {
@@ -304,6 +473,7 @@ impl FileSystem for MemFs {
                 let mut i = existing.lock();
                 i.data.clear();
                 i.synced_len = 0;
+                i.rw = None;
                 Arc::clone(existing)
             }
             None => {
@@ -313,6 +483,24 @@ impl FileSystem for MemFs {
             }
         };
         Ok(Box::new(MemWritable {
+            inode,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    fn open_rw(&self, path: &Path) -> Result<Arc<dyn RandomRwFile>> {
+        let mut s = self.state.lock();
+        s.check_parent("open_rw", path)?;
+        let inode = match s.live.get(path) {
+            Some(existing) => Arc::clone(existing),
+            None => {
+                let fresh = InodeRef::default();
+                s.live.insert(path.to_path_buf(), Arc::clone(&fresh));
+                fresh
+            }
+        };
+        inode.lock().rw_log();
+        Ok(Arc::new(MemRw {
             inode,
             path: path.to_path_buf(),
         }))
@@ -707,6 +895,109 @@ mod tests {
         fs.truncate(&p("/db/t"), 4).unwrap();
         assert_eq!(read(&fs, "/db/t"), b"hd\0\0");
         assert!(fs.truncate(&p("/db/none"), 0).is_err());
+    }
+
+    #[test]
+    fn random_writes_survive_only_after_sync() {
+        let fs = setup();
+        let f = fs.open_rw(&p("/db/pages")).unwrap();
+        f.write_at(0, b"aaaa").unwrap();
+        f.write_at(8, b"cccc").unwrap();
+        f.sync().unwrap();
+        fs.sync_dir(&p("/db")).unwrap();
+        assert_eq!(read(&fs, "/db/pages"), b"aaaa\0\0\0\0cccc");
+        f.write_at(0, b"AA").unwrap();
+        f.write_at(10, b"CCCC").unwrap();
+        assert_eq!(f.len().unwrap(), 14);
+        assert_eq!(&f.read_at(8, 6).unwrap()[..], b"ccCCCC");
+        let img = fs.crash_image(CrashMode::DropUnsynced);
+        assert_eq!(read(&img, "/db/pages"), b"aaaa\0\0\0\0cccc");
+        // The original keeps its live bytes; a second sync makes them durable.
+        f.sync().unwrap();
+        let img = fs.crash_image(CrashMode::DropUnsynced);
+        assert_eq!(read(&img, "/db/pages"), b"AAaa\0\0\0\0ccCCCC");
+    }
+
+    #[test]
+    fn unsynced_random_writes_are_kept_or_lost_one_by_one() {
+        let fs = setup();
+        let f = fs.open_rw(&p("/db/pages")).unwrap();
+        f.write_at(0, &[0u8; 16]).unwrap();
+        f.sync().unwrap();
+        fs.sync_dir(&p("/db")).unwrap();
+        for i in 0..4u8 {
+            f.write_at(u64::from(i) * 4, &[i + 1; 4]).unwrap();
+        }
+        let mut seen = BTreeSet::new();
+        for seed in 0..64 {
+            let img = fs.crash_image(CrashMode::KeepUnsyncedPrefix { seed });
+            let got = read(&img, "/db/pages");
+            assert_eq!(got.len(), 16);
+            let mut kept = Vec::new();
+            for (i, chunk) in got.chunks(4).enumerate() {
+                // Each write is whole or absent, never torn.
+                assert!(chunk == [0; 4] || chunk == [i as u8 + 1; 4], "{got:?}");
+                kept.push(chunk[0] != 0);
+            }
+            let again = fs.crash_image(CrashMode::KeepUnsyncedPrefix { seed });
+            assert_eq!(read(&again, "/db/pages"), got, "deterministic per seed");
+            seen.insert(kept);
+        }
+        assert!(
+            seen.len() > 4,
+            "writes should survive independently: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn random_write_file_set_len_and_reopen() {
+        let fs = setup();
+        let f = fs.open_rw(&p("/db/pages")).unwrap();
+        f.write_at(0, b"0123456789").unwrap();
+        f.sync().unwrap();
+        fs.sync_dir(&p("/db")).unwrap();
+        f.set_len(4).unwrap();
+        assert_eq!(read(&fs, "/db/pages"), b"0123");
+        assert_eq!(
+            read(&fs.crash_image(CrashMode::DropUnsynced), "/db/pages"),
+            b"0123456789"
+        );
+        f.sync().unwrap();
+        assert_eq!(
+            read(&fs.crash_image(CrashMode::DropUnsynced), "/db/pages"),
+            b"0123"
+        );
+        // An existing file opens with its bytes; a torn-tail helper still works on it.
+        let g = fs.open_rw(&p("/db/pages")).unwrap();
+        assert_eq!(&g.read_at(0, 4).unwrap()[..], b"0123");
+        assert_eq!(kind(g.read_at(2, 3)).1, ErrorKind::UnexpectedEof);
+        fs.corrupt_byte(&p("/db/pages"), 1, 0x01).unwrap();
+        assert_eq!(
+            read(&fs.crash_image(CrashMode::DropUnsynced), "/db/pages"),
+            b"0023"
+        );
+        assert!(fs.open_rw(&p("/nodir/x")).is_err());
+        assert!(fs.open_rw(&p("/db")).is_err());
+    }
+
+    #[test]
+    fn appends_to_a_random_write_file_are_tracked_too() {
+        let fs = setup();
+        let mut w = write(&fs, "/db/f", b"synced", true);
+        w.append(b"-tail").unwrap();
+        let f = fs.open_rw(&p("/db/f")).unwrap();
+        f.write_at(0, b"S").unwrap();
+        w.append(b"!").unwrap();
+        fs.sync_dir(&p("/db")).unwrap();
+        assert_eq!(
+            read(&fs.crash_image(CrashMode::DropUnsynced), "/db/f"),
+            b"synced"
+        );
+        w.sync().unwrap();
+        assert_eq!(
+            read(&fs.crash_image(CrashMode::DropUnsynced), "/db/f"),
+            b"Synced-tail!"
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //! Durability contract (the same one POSIX gives, and the one [`MemFs`] models):
 //! * bytes appended to a file are durable only after [`WritableFile::sync`] on that file;
 //! * a file's *name* (creation, rename, removal) is durable only after [`FileSystem::sync_dir`]
-//!   on its directory.
+//!   on its directory;
+//! * bytes written at an offset of a [`RandomRwFile`] (the B+ tree's page file) are durable only
+//!   after [`RandomRwFile::sync`]; until then a power cut may keep or lose each write
+//!   independently of the others.
 
 mod fault;
 mod mem;
@@ -71,6 +74,24 @@ pub trait RandomAccessFile: Send + Sync {
     fn path(&self) -> &Path;
 }
 
+/// A file read and written at arbitrary offsets (the B+ tree's page file). All methods take
+/// `&self` so that readers and the writer can share one handle.
+pub trait RandomRwFile: Send + Sync {
+    /// Reads exactly `len` bytes at `offset`; past the end is an `Io` error of kind
+    /// `UnexpectedEof`.
+    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes>;
+    /// Writes `data` at `offset`, extending the file (with zeros in any gap) if needed.
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<()>;
+    /// Makes every write so far durable (`fdatasync`).
+    fn sync(&self) -> Result<()>;
+    /// The file's current length.
+    fn len(&self) -> Result<u64>;
+    /// Cuts the file to `len` bytes or pads it with zeros (durable after `sync`).
+    fn set_len(&self, len: u64) -> Result<()>;
+    /// The file's path, for error messages.
+    fn path(&self) -> &Path;
+}
+
 /// An exclusive lock on a database directory, released on drop.
 pub trait FileLock: Send + Sync {}
 
@@ -78,6 +99,9 @@ pub trait FileLock: Send + Sync {}
 pub trait FileSystem: Send + Sync + 'static {
     /// Creates (or truncates) a file for appending.
     fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>>;
+    /// Opens `path` for reads and writes at any offset, creating it (empty) if missing. The
+    /// creation of the name is durable after `sync_dir`.
+    fn open_rw(&self, path: &Path) -> Result<Arc<dyn RandomRwFile>>;
     /// Opens a file for random reads.
     fn open(&self, path: &Path, mode: ReadMode) -> Result<Arc<dyn RandomAccessFile>>;
     /// Reads a whole file (small files: `CURRENT`, and WAL/manifest during recovery).

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{FileLock, FileSystem, RandomAccessFile, ReadMode, WritableFile};
+use super::{FileLock, FileSystem, RandomAccessFile, RandomRwFile, ReadMode, WritableFile};
 use crate::error::{Error, Result};
 
 /// The operating system's file system.
@@ -107,6 +107,53 @@ impl RandomAccessFile for PreadFile {
     }
 }
 
+/// A page file: `pread`/`pwrite` on one shared descriptor.
+struct OsRwFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl RandomRwFile for OsRwFile {
+    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes> {
+        check_bounds(&self.path, self.len()?, offset, len)?;
+        let mut buf = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut buf, offset)
+            .map_err(|e| Error::io("read", &self.path, e))?;
+        Ok(Bytes::from(buf))
+    }
+
+    fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        self.file
+            .write_all_at(data, offset)
+            .map_err(|e| Error::io("write", &self.path, e))
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io("sync", &self.path, e))
+    }
+
+    fn len(&self) -> Result<u64> {
+        Ok(self
+            .file
+            .metadata()
+            .map_err(|e| Error::io("stat", &self.path, e))?
+            .len())
+    }
+
+    fn set_len(&self, len: u64) -> Result<()> {
+        self.file
+            .set_len(len)
+            .map_err(|e| Error::io("set_len", &self.path, e))
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 struct MmapFile {
     data: Bytes,
     path: PathBuf,
@@ -184,6 +231,20 @@ impl FileSystem for OsFs {
             file,
             path: path.to_path_buf(),
             len: 0,
+        }))
+    }
+
+    fn open_rw(&self, path: &Path) -> Result<Arc<dyn RandomRwFile>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io("open_rw", path, e))?;
+        Ok(Arc::new(OsRwFile {
+            file,
+            path: path.to_path_buf(),
         }))
     }
 
@@ -459,6 +520,32 @@ mod tests {
             OsFs::new().lock(&path),
             Err(Error::Io { op: "lock", .. })
         ));
+    }
+
+    #[test]
+    fn random_rw_file_reads_writes_and_resizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = OsFs::new();
+        let path = dir.path().join("pages");
+        let f = fs.open_rw(&path).unwrap();
+        assert_eq!(f.len().unwrap(), 0);
+        f.write_at(4, b"tail").unwrap();
+        f.write_at(0, b"head").unwrap();
+        f.sync().unwrap();
+        assert_eq!(f.len().unwrap(), 8);
+        assert_eq!(&f.read_at(0, 8).unwrap()[..], b"headtail");
+        assert_eq!(
+            eof_kind(f.read_at(6, 3).unwrap_err()),
+            ErrorKind::UnexpectedEof
+        );
+        f.set_len(2).unwrap();
+        assert_eq!(&fs.read_all(&path).unwrap()[..], b"he");
+        drop(f);
+        // Reopening keeps the bytes.
+        let f = fs.open_rw(&path).unwrap();
+        assert_eq!(&f.read_at(0, 2).unwrap()[..], b"he");
+        assert_eq!(f.path(), path.as_path());
+        assert!(fs.open_rw(&dir.path().join("no/such")).is_err());
     }
 
     #[test]

@@ -12,8 +12,8 @@ use crate::types::SeqNo;
 struct Fragment {
     start: Vec<u8>,
     end: Vec<u8>,
-    /// Newest (largest) covering sequence number.
-    max_seq: SeqNo,
+    /// Sequence numbers of the tombstones covering the fragment, newest first.
+    seqs: Vec<SeqNo>,
 }
 
 /// The range tombstones visible at one snapshot, fragmented.
@@ -41,22 +41,26 @@ impl RangeTombstones {
             .collect();
         points.sort();
         points.dedup();
-        let mut max = vec![SeqNo::ZERO; points.len().saturating_sub(1)];
-        let mut covered = vec![false; max.len()];
+        let mut seqs: Vec<Vec<SeqNo>> = vec![Vec::new(); points.len().saturating_sub(1)];
         for (s, e, seq) in &tombs {
             let from = points.partition_point(|p| *p < s.as_slice());
             let to = points.partition_point(|p| *p < e.as_slice());
-            for i in from..to {
-                covered[i] = true;
-                max[i] = max[i].max(*seq);
+            for list in &mut seqs[from..to] {
+                list.push(*seq);
             }
         }
-        let frags = (0..max.len())
-            .filter(|i| covered[*i])
-            .map(|i| Fragment {
-                start: points[i].to_vec(),
-                end: points[i + 1].to_vec(),
-                max_seq: max[i],
+        let frags = seqs
+            .into_iter()
+            .enumerate()
+            .filter(|(_, list)| !list.is_empty())
+            .map(|(i, mut list)| {
+                list.sort_by(|a, b| b.cmp(a));
+                list.dedup();
+                Fragment {
+                    start: points[i].to_vec(),
+                    end: points[i + 1].to_vec(),
+                    seqs: list,
+                }
             })
             .collect();
         RangeTombstones { frags }
@@ -67,11 +71,22 @@ impl RangeTombstones {
         self.frags.is_empty()
     }
 
-    /// The newest tombstone sequence covering `key`, if any.
-    pub fn max_covering(&self, key: &[u8]) -> Option<SeqNo> {
+    fn fragment(&self, key: &[u8]) -> Option<&Fragment> {
         let i = self.frags.partition_point(|f| f.end.as_slice() <= key);
         let f = self.frags.get(i)?;
-        (f.start.as_slice() <= key).then_some(f.max_seq)
+        (f.start.as_slice() <= key).then_some(f)
+    }
+
+    /// The newest tombstone sequence covering `key`, if any.
+    pub fn max_covering(&self, key: &[u8]) -> Option<SeqNo> {
+        self.fragment(key).and_then(|f| f.seqs.first().copied())
+    }
+
+    /// True if a tombstone covering `key` has a sequence in `(above, up_to]` (compaction: does
+    /// a tombstone delete version `above` for every snapshot in its stripe?).
+    pub fn covers_within(&self, key: &[u8], above: SeqNo, up_to: SeqNo) -> bool {
+        self.fragment(key)
+            .is_some_and(|f| f.seqs.iter().any(|s| *s > above && *s <= up_to))
     }
 
     /// True if the version `(key, seq)` is deleted by a tombstone.
@@ -104,6 +119,12 @@ mod tests {
             "a tombstone does not delete its own or newer writes"
         );
         assert!(!r.covers(b"c", SeqNo(7)));
+        assert!(r.covers_within(b"e", SeqNo(4), SeqNo(5)));
+        assert!(
+            !r.covers_within(b"e", SeqNo(5), SeqNo(8)),
+            "9 is past the stripe, 5 is not above 5"
+        );
+        assert!(r.covers_within(b"e", SeqNo(5), SeqNo(9)));
     }
 
     #[test]

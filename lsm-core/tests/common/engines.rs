@@ -44,7 +44,13 @@ pub fn open(
                 } else {
                     Compression::None
                 })
-                .block_cache_bytes(if rng.gen_bool(0.3) { 0 } else { 1 << 20 });
+                .block_cache_bytes(if rng.gen_bool(0.3) { 0 } else { 1 << 20 })
+                // Tiny tables and levels so compactions (and trivial moves, and several levels)
+                // happen within seconds.
+                .target_file_size(rng.gen_range(2..12) << 10)
+                .max_bytes_for_level_base(rng.gen_range(8..64) << 10)
+                .level_multiplier(rng.gen_range(2..6))
+                .l0_compaction_trigger(rng.gen_range(1..5));
             Ok(Box::new(LsmDb::open(dir, opts)?))
         }
     }

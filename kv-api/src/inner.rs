@@ -1,0 +1,280 @@
+//! The shared state behind every handle ([`DbInner`]), keyspace metadata, and the one write
+//! pipeline all writes go through.
+//!
+//! ## The write rule (plain writes, batches, transaction commits)
+//! 1. Take exclusive locks on every point key written (sorted, so plain writers never deadlock
+//!    each other). Plain writes and batches *wait* for locks held by pessimistic transactions
+//!    (up to the lock timeout, with deadlock detection), like a one-statement pessimistic
+//!    transaction; optimistic commits never wait: a held lock means someone is about to write
+//!    the key, so the commit fails with `Conflict`. Range deletes take no locks.
+//! 2. Under the tracker mutex: validate (optimistic commits only) and register the footprint as
+//!    pending.
+//! 3. Write the batch to the store (outside every kv-api lock, so group commit works).
+//! 4. Finalize the footprint with the sequence number the store returned, release the locks.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use lsm_core::store::{ReadAt, Store};
+use lsm_core::wal::WriteBatch as RawBatch;
+use lsm_core::KeyspaceId;
+use parking_lot::{Mutex, RwLock};
+
+use crate::clock::Clock;
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::merge::MergeOperator;
+use crate::options::Options;
+use crate::txn::locks::{LockManager, LockMode, Owner};
+use crate::txn::tracker::{Footprint, Tracker, Validation};
+
+/// One keyspace as the handles see it.
+pub(crate) struct KsMeta {
+    pub id: KeyspaceId,
+    pub name: String,
+    pub dropped: AtomicBool,
+    pub merge: Option<Arc<dyn MergeOperator>>,
+}
+
+/// Transaction outcome counters.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub commits: AtomicU64,
+    pub conflicts: AtomicU64,
+    pub deadlocks: AtomicU64,
+    pub lock_timeouts: AtomicU64,
+    pub rollbacks: AtomicU64,
+}
+
+impl Counters {
+    pub fn count_error(&self, e: &Error) {
+        let c = match e {
+            Error::Conflict => &self.conflicts,
+            Error::Deadlock => &self.deadlocks,
+            Error::LockTimeout => &self.lock_timeouts,
+            _ => return,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A batch ready for the store plus what it writes.
+pub(crate) struct WriteSet {
+    pub batch: RawBatch,
+    pub footprint: Footprint,
+}
+
+impl WriteSet {
+    pub fn new() -> WriteSet {
+        WriteSet {
+            batch: RawBatch::new(),
+            footprint: Footprint::default(),
+        }
+    }
+}
+
+/// How a commit treats locks and validation.
+pub(crate) enum CommitMode<'a> {
+    /// Wait for locks; no validation.
+    Plain,
+    /// Try locks (a held one is a conflict) and validate.
+    Optimistic(Owner, Validation<'a>),
+    /// The owner already holds every lock; no validation; locks stay held.
+    Pessimistic,
+}
+
+pub(crate) struct DbInner {
+    /// Distinguishes databases, so a handle of one is never used with another.
+    pub uid: u64,
+    pub path: PathBuf,
+    pub store: Arc<dyn Store>,
+    pub opts: Options,
+    pub clock: Arc<dyn Clock>,
+    pub closed: AtomicBool,
+    pub keyspaces: RwLock<BTreeMap<String, Arc<KsMeta>>>,
+    pub tracker: Mutex<Tracker>,
+    pub locks: LockManager,
+    pub next_owner: AtomicU64,
+    pub counters: Counters,
+}
+
+static NEXT_DB_UID: AtomicU64 = AtomicU64::new(1);
+
+impl DbInner {
+    pub fn new(path: PathBuf, store: Arc<dyn Store>, opts: Options) -> DbInner {
+        DbInner {
+            uid: NEXT_DB_UID.fetch_add(1, Ordering::Relaxed),
+            path,
+            store,
+            clock: Arc::clone(&opts.clock),
+            opts,
+            closed: AtomicBool::new(false),
+            keyspaces: RwLock::new(BTreeMap::new()),
+            tracker: Mutex::new(Tracker::default()),
+            locks: LockManager::default(),
+            next_owner: AtomicU64::new(1),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Open database and live keyspace.
+    pub fn check_ks(&self, meta: &KsMeta) -> Result<()> {
+        self.check_open()?;
+        if meta.dropped.load(Ordering::Acquire) {
+            return Err(Error::KeyspaceDropped(meta.name.clone()));
+        }
+        Ok(())
+    }
+
+    /// Translates an engine error met while using `meta`.
+    pub fn engine_err(&self, meta: &KsMeta, e: lsm_core::Error) -> Error {
+        match e {
+            lsm_core::Error::UnknownKeyspace(_) if meta.dropped.load(Ordering::Acquire) => {
+                Error::KeyspaceDropped(meta.name.clone())
+            }
+            other => other.into(),
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now_millis()
+    }
+
+    pub fn new_owner(&self) -> Owner {
+        self.next_owner.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn check_key(&self, key: &[u8]) -> Result<()> {
+        if key.len() > self.opts.max_key_size {
+            return Err(Error::KeyTooLarge {
+                len: key.len(),
+                max: self.opts.max_key_size,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn check_value(&self, value: &[u8]) -> Result<()> {
+        if value.len() > self.opts.max_value_size {
+            return Err(Error::ValueTooLarge {
+                len: value.len(),
+                max: self.opts.max_value_size,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn merge_op<'a>(&self, meta: &'a KsMeta) -> Result<&'a Arc<dyn MergeOperator>> {
+        meta.merge
+            .as_ref()
+            .ok_or_else(|| Error::NoMergeOperator(meta.name.clone()))
+    }
+
+    /// Reads and decodes one value (expired = absent).
+    pub fn get(&self, meta: &KsMeta, key: &[u8], at: ReadAt<'_>) -> Result<Option<Bytes>> {
+        self.check_ks(meta)?;
+        let raw = self
+            .store
+            .get(meta.id, key, at)
+            .map_err(|e| self.engine_err(meta, e))?;
+        match raw {
+            None => Ok(None),
+            Some(b) => codec::decode_bytes(b, self.now()),
+        }
+    }
+
+    /// Runs the write pipeline (see the module doc). Returns the batch's sequence number (0 for
+    /// an empty batch).
+    pub fn commit(&self, ws: WriteSet, mode: CommitMode<'_>) -> Result<u64> {
+        self.check_open()?;
+        if ws.batch.is_empty() {
+            if let CommitMode::Optimistic(_, v) = &mode {
+                if !self.tracker.lock().validate(v) {
+                    return Err(Error::Conflict);
+                }
+            }
+            return Ok(0);
+        }
+        let mut footprint = ws.footprint;
+        footprint.normalize();
+        let footprint = Arc::new(footprint);
+        let keys = || footprint.keys.iter().map(|(k, x)| (*k, x.as_slice()));
+        let lock_owner = match &mode {
+            CommitMode::Plain => {
+                let owner = self.new_owner();
+                for (i, (ks, key)) in footprint.keys.iter().enumerate() {
+                    if let Err(e) =
+                        self.locks
+                            .lock(owner, *ks, key, LockMode::Exclusive, self.opts.lock_timeout)
+                    {
+                        self.locks.unlock(owner, keys().take(i));
+                        return Err(e);
+                    }
+                }
+                Some(owner)
+            }
+            CommitMode::Optimistic(owner, _) => {
+                for (i, (ks, key)) in footprint.keys.iter().enumerate() {
+                    if !self.locks.try_lock(*owner, *ks, key, LockMode::Exclusive) {
+                        self.locks.unlock(*owner, keys().take(i));
+                        return Err(Error::Conflict);
+                    }
+                }
+                Some(*owner)
+            }
+            CommitMode::Pessimistic => None,
+        };
+        let result = self.record_and_write(ws.batch, Arc::clone(&footprint), &mode);
+        if let Some(owner) = lock_owner {
+            self.locks.unlock(owner, keys());
+        }
+        result
+    }
+
+    fn record_and_write(
+        &self,
+        batch: RawBatch,
+        footprint: Arc<Footprint>,
+        mode: &CommitMode<'_>,
+    ) -> Result<u64> {
+        let ticket = {
+            let mut t = self.tracker.lock();
+            if let CommitMode::Optimistic(_, v) = mode {
+                if !t.validate(v) {
+                    return Err(Error::Conflict);
+                }
+            }
+            t.start(footprint)
+        };
+        let r = self.store.write(batch);
+        self.tracker
+            .lock()
+            .finish(ticket, r.as_ref().ok().map(|s| s.0));
+        Ok(r?.0)
+    }
+
+    /// Registered keyspace `name`.
+    pub fn keyspace_meta(&self, name: &str) -> Option<Arc<KsMeta>> {
+        self.keyspaces.read().get(name).cloned()
+    }
+}
+
+impl Drop for DbInner {
+    fn drop(&mut self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            // Nobody is left to hear about a failure; `Db::close` reports it.
+            let _ = self.store.close();
+        }
+    }
+}
