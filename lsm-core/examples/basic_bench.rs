@@ -5,7 +5,8 @@
 //! cargo run --release -p lsm-core --example basic_bench -- [NUM] [DIR]
 //! ```
 //! Defaults: 1,000,000 keys of 16 bytes, 100-byte values, `SyncMode::Never`, in a fresh temp
-//! directory.
+//! directory. `STRATA_READ_MODE=mmap` reads through memory maps; `STRATA_MEMTABLE_ROUNDS=0`
+//! skips the memtable micro-measurement (so peak RSS reflects the database alone).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,7 +45,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Memtable insert cost at 64 MiB of random keys (three rounds: the first also pays for
     // faulting fresh pages in).
-    for round in 1..=3 {
+    // STRATA_MEMTABLE_ROUNDS=0 skips this (it would dominate the peak-RSS figure).
+    let rounds: u32 = std::env::var("STRATA_MEMTABLE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    for round in 1..=rounds {
         let mem = Arc::new(Memtable::new());
         let start = Instant::now();
         let mut i = 0u64;
@@ -89,11 +95,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     db.flush()?;
+    // Let background compaction settle before measuring the shape (bounded wait).
+    for _ in 0..600 {
+        if db.stats().levels[0].0 < 4 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let s = db.stats();
+    let logical = n * (16 + 100);
     println!(
         "after flush: {} tables, {} bytes",
         s.live_files, s.live_bytes
     );
+    println!(
+        "write amplification {:.2}, space amplification {:.2} (live {} bytes / logical {} bytes), stalls {:.3} s",
+        s.write_amplification(),
+        s.live_bytes as f64 / logical as f64,
+        s.live_bytes,
+        logical,
+        s.stall_micros as f64 / 1e6
+    );
+    print!("{}", s.report());
 
     for j in (1..order.len()).rev() {
         order.swap(j, rng.gen_range(0..=j));
@@ -116,5 +139,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "block cache: {} hits, {} misses; bloom ruled out {} table probes",
         s.cache_hits, s.cache_misses, s.bloom_useful
     );
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM")) {
+            println!("peak RSS: {}", line.trim_start_matches("VmHWM:").trim());
+        }
+    }
     Ok(())
 }

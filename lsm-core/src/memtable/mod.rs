@@ -29,6 +29,9 @@ use crate::iter::InternalIterator;
 use crate::key::{self, compare_internal, lookup_key, TRAILER_LEN};
 use crate::types::{SeqNo, ValueKind};
 
+/// A range tombstone: `(start, end (exclusive), seq)`.
+pub type RangeTombstone = (Vec<u8>, Vec<u8>, SeqNo);
+
 /// Size of the arena chunks entries are copied into.
 const ARENA_CHUNK: usize = 1 << 20;
 
@@ -118,7 +121,7 @@ pub struct Memtable {
     /// Range tombstones `(start, end, seq)`, also kept in the skiplist (as `RangeDelete` entries
     /// keyed by their start) so a flush writes them; this copy lets readers find every tombstone
     /// without scanning.
-    range_dels: parking_lot::RwLock<Vec<(Vec<u8>, Vec<u8>, SeqNo)>>,
+    range_dels: parking_lot::RwLock<Vec<RangeTombstone>>,
 }
 
 impl Default for Memtable {
@@ -185,7 +188,7 @@ impl Memtable {
     }
 
     /// The range tombstones inserted so far, `(start, end, seq)`.
-    pub fn range_tombstones(&self) -> Vec<(Vec<u8>, Vec<u8>, SeqNo)> {
+    pub fn range_tombstones(&self) -> Vec<RangeTombstone> {
         self.range_dels.read().clone()
     }
 
