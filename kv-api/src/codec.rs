@@ -206,9 +206,15 @@ mod tests {
     #[test]
     fn expiry_is_inclusive_of_the_deadline() {
         let enc = Bytes::from(encode(b"v", Some(100)));
-        assert_eq!(decode_bytes(enc.clone(), 99).unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(
+            decode_bytes(enc.clone(), 99).unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
         assert_eq!(decode_bytes(enc, 100).unwrap(), None);
-        assert_eq!(expiry(u64::MAX - 1, std::time::Duration::from_secs(1)), u64::MAX);
+        assert_eq!(
+            expiry(u64::MAX - 1, std::time::Duration::from_secs(1)),
+            u64::MAX
+        );
     }
 
     #[test]
@@ -218,9 +224,15 @@ mod tests {
             clock: Arc::new(clock.clone()),
         };
         assert_eq!(f.filter(b"k", &encode(b"v", None)), FilterDecision::Keep);
-        assert_eq!(f.filter(b"k", &encode(b"v", Some(60))), FilterDecision::Keep);
+        assert_eq!(
+            f.filter(b"k", &encode(b"v", Some(60))),
+            FilterDecision::Keep
+        );
         clock.set(60);
-        assert_eq!(f.filter(b"k", &encode(b"v", Some(60))), FilterDecision::Remove);
+        assert_eq!(
+            f.filter(b"k", &encode(b"v", Some(60))),
+            FilterDecision::Remove
+        );
         assert_eq!(f.filter(b"k", b""), FilterDecision::Keep, "malformed: keep");
     }
 
@@ -236,10 +248,18 @@ mod tests {
         assert_eq!(plain, encode(&2u64.to_le_bytes(), None));
         let base = encode(&10u64.to_le_bytes(), Some(100));
         let out = a.full_merge(b"k", Some(&base), &[&one]).unwrap();
-        assert_eq!(out, encode(&11u64.to_le_bytes(), Some(100)), "keeps the expiry");
+        assert_eq!(
+            out,
+            encode(&11u64.to_le_bytes(), Some(100)),
+            "keeps the expiry"
+        );
         clock.set(100);
         let out = a.full_merge(b"k", Some(&base), &[&one]).unwrap();
-        assert_eq!(out, encode(&1u64.to_le_bytes(), None), "expired base is absent");
+        assert_eq!(
+            out,
+            encode(&1u64.to_le_bytes(), None),
+            "expired base is absent"
+        );
         assert!(a.full_merge(b"k", Some(&[0x42]), &[&one]).is_err());
     }
 }

@@ -152,7 +152,10 @@ mod tests {
 
     #[test]
     fn engine_errors_map_to_matchable_variants() {
-        assert!(matches!(Error::from(lsm_core::Error::Closed), Error::Closed));
+        assert!(matches!(
+            Error::from(lsm_core::Error::Closed),
+            Error::Closed
+        ));
         assert!(matches!(
             Error::from(lsm_core::Error::KeyTooLarge { len: 3, max: 2 }),
             Error::KeyTooLarge { len: 3, max: 2 }

@@ -214,11 +214,15 @@ impl DbInner {
             CommitMode::Plain => {
                 let owner = self.new_owner();
                 for (i, (ks, key)) in footprint.keys.iter().enumerate() {
-                    if let Err(e) =
-                        self.locks
-                            .lock(owner, *ks, key, LockMode::Exclusive, self.opts.lock_timeout)
-                    {
+                    if let Err(e) = self.locks.lock(
+                        owner,
+                        *ks,
+                        key,
+                        LockMode::Exclusive,
+                        self.opts.lock_timeout,
+                    ) {
                         self.locks.unlock(owner, keys().take(i));
+                        self.counters.count_error(&e);
                         return Err(e);
                     }
                 }

@@ -110,6 +110,11 @@ impl Iter {
         }
     }
 
+    /// Makes `e` the next (and last) item.
+    pub(crate) fn fail(&mut self, e: Error) {
+        self.error = Some(e);
+    }
+
     /// Moves one cursor one step; returns the raw entry unless the ends have met.
     fn step(&mut self, forward: bool) -> Result<Option<(Bytes, Bytes)>> {
         let slot = if forward {

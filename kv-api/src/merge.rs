@@ -2,9 +2,9 @@
 //! in compaction, registered per keyspace through [`crate::KeyspaceOptions::merge_operator`]
 //! (or [`crate::Options::merge_operator`] for the default keyspace).
 //!
-//! An operator sees *user* values: kv-api strips its own value header (see [`crate::codec`]
-//! docs in the crate map) before calling it and adds it back afterwards, so operators never deal
-//! with TTL encoding. A value with an expiry that has passed is handed to the operator as absent.
+//! An operator sees *user* values: kv-api strips its own value header (see "Value encoding" in
+//! the [crate docs](crate)) before calling it and adds it back afterwards, so operators never
+//! deal with TTL encoding. A value with an expiry that has passed is handed to the operator as absent.
 //!
 //! Merge operators are not persisted: register the same operator for a keyspace at every open,
 //! or reads of keys holding merge operands fail.

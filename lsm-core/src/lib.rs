@@ -32,6 +32,7 @@ pub mod compaction;
 pub mod db;
 pub mod error;
 pub mod fs;
+pub mod fuzzing;
 pub mod iter;
 pub mod key;
 pub mod manifest;

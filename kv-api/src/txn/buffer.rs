@@ -29,7 +29,6 @@ pub(crate) enum BufOp {
 /// The buffered writes of one keyspace.
 #[derive(Clone)]
 pub(crate) struct KsBuf {
-    pub meta: Arc<KsMeta>,
     pub entries: BTreeMap<Vec<u8>, BufOp>,
     /// `[start, end)` ranges deleted, in order.
     pub range_dels: Vec<(Vec<u8>, Vec<u8>)>,
@@ -65,17 +64,12 @@ pub(crate) struct CommitPlan {
 }
 
 impl WriteBuffer {
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     pub fn keyspace(&self, id: KeyspaceId) -> Option<&KsBuf> {
         self.map.get(&id)
     }
 
     fn ks_mut(&mut self, meta: &Arc<KsMeta>) -> &mut KsBuf {
         self.map.entry(meta.id).or_insert_with(|| KsBuf {
-            meta: Arc::clone(meta),
             entries: BTreeMap::new(),
             range_dels: Vec::new(),
         })
@@ -99,7 +93,9 @@ impl WriteBuffer {
     }
 
     pub fn delete(&mut self, meta: &Arc<KsMeta>, key: &[u8]) {
-        self.ks_mut(meta).entries.insert(key.to_vec(), BufOp::Delete);
+        self.ks_mut(meta)
+            .entries
+            .insert(key.to_vec(), BufOp::Delete);
     }
 
     /// REQUIRES `start < end`.
@@ -118,7 +114,13 @@ impl WriteBuffer {
 
     /// Buffers a merge operand. Over a buffered put or delete (or a buffered range delete) the
     /// result is known and is folded at once into a put; otherwise the operand is kept.
-    pub fn merge(&mut self, meta: &Arc<KsMeta>, key: &[u8], operand: &[u8], now: u64) -> Result<()> {
+    pub fn merge(
+        &mut self,
+        meta: &Arc<KsMeta>,
+        key: &[u8],
+        operand: &[u8],
+        now: u64,
+    ) -> Result<()> {
         let op = meta
             .merge
             .clone()
@@ -231,7 +233,8 @@ mod tests {
             .write
             .batch
             .iter()
-            .map(|o| (o.unwrap().kind, o.unwrap().key.to_vec()))
+            .map(|o| o.unwrap())
+            .map(|o| (o.kind, o.key.to_vec()))
             .collect();
         use lsm_core::ValueKind::*;
         assert_eq!(

@@ -107,7 +107,11 @@ impl<'t> TxnIter<'t> {
             if !slot_empty {
                 return Ok(());
             }
-            let next = if front { self.b.next() } else { self.b.next_back() };
+            let next = if front {
+                self.b.next()
+            } else {
+                self.b.next_back()
+            };
             match next {
                 Some(Err(e)) => return Err(e),
                 Some(Ok(item)) => {
@@ -136,7 +140,9 @@ impl<'t> TxnIter<'t> {
     /// has one); `None` if the entry hides the key.
     fn resolve(&self, key: &[u8], op: &BufOp, base: Option<Value>) -> Result<Option<Value>> {
         match op {
-            BufOp::Put(stored) => Ok(codec::decode_bytes(stored.clone(), self.now)?.map(Slice::new)),
+            BufOp::Put(stored) => {
+                Ok(codec::decode_bytes(stored.clone(), self.now)?.map(Slice::new))
+            }
             BufOp::Delete => Ok(None),
             BufOp::Merge(ops) => {
                 let m = self

@@ -234,9 +234,15 @@ mod tests {
         assert!(m.try_lock(1, KS, b"a", LockMode::Shared));
         assert!(m.try_lock(2, KS, b"a", LockMode::Shared));
         assert!(!m.try_lock(3, KS, b"a", LockMode::Exclusive));
-        assert!(!m.try_lock(1, KS, b"a", LockMode::Exclusive), "2 still shares");
+        assert!(
+            !m.try_lock(1, KS, b"a", LockMode::Exclusive),
+            "2 still shares"
+        );
         m.unlock(2, [(KS, &b"a"[..])]);
-        assert!(m.try_lock(1, KS, b"a", LockMode::Exclusive), "sole holder upgrades");
+        assert!(
+            m.try_lock(1, KS, b"a", LockMode::Exclusive),
+            "sole holder upgrades"
+        );
         assert!(m.try_lock(1, KS, b"a", LockMode::Shared), "re-entrant");
         assert!(!m.try_lock(2, KS, b"a", LockMode::Shared));
         m.unlock(1, [(KS, &b"a"[..])]);

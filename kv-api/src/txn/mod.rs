@@ -300,7 +300,11 @@ impl Transaction {
     }
 
     /// A double-ended iterator over the entries of `ks` whose keys start with `prefix`.
-    pub fn prefix<'t>(&'t self, ks: &impl AsRef<Keyspace>, prefix: impl AsRef<[u8]>) -> TxnIter<'t> {
+    pub fn prefix<'t>(
+        &'t self,
+        ks: &impl AsRef<Keyspace>,
+        prefix: impl AsRef<[u8]>,
+    ) -> TxnIter<'t> {
         self.scan(ks.as_ref(), prefix_range(prefix.as_ref()))
     }
 
@@ -465,7 +469,12 @@ impl Transaction {
         if limit == 0 {
             return Ok(out);
         }
-        let candidates = Iter::new(Arc::clone(&self.db), Arc::clone(&meta), key_range(&range), None);
+        let candidates = Iter::new(
+            Arc::clone(&self.db),
+            Arc::clone(&meta),
+            key_range(&range),
+            None,
+        );
         for item in candidates {
             let (k, _) = item?;
             if matches!(
@@ -584,7 +593,10 @@ impl Transaction {
                     .commit(plan.write, CommitMode::Optimistic(self.owner, v))
                     .map(drop)
             }
-            _ => self.db.commit(plan.write, CommitMode::Pessimistic).map(drop),
+            _ => self
+                .db
+                .commit(plan.write, CommitMode::Pessimistic)
+                .map(drop),
         }
     }
 

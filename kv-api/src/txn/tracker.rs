@@ -41,9 +41,7 @@ impl Footprint {
     }
 
     fn touches_key(&self, ks: KeyspaceId, key: &[u8]) -> bool {
-        self.ranges
-            .iter()
-            .any(|(k, r)| *k == ks && r.contains(key))
+        self.ranges.iter().any(|(k, r)| *k == ks && r.contains(key))
             || self
                 .keys
                 .binary_search_by(|(k, x)| (*k, x.as_slice()).cmp(&(ks, key)))
@@ -182,7 +180,11 @@ impl Tracker {
             return;
         };
         for (ks, key) in &f.keys {
-            if let Some(rec) = self.keys.get_mut(ks).and_then(|m| m.get_mut(key.as_slice())) {
+            if let Some(rec) = self
+                .keys
+                .get_mut(ks)
+                .and_then(|m| m.get_mut(key.as_slice()))
+            {
                 rec.pending = rec.pending.saturating_sub(1);
                 if let Some(s) = seq {
                     rec.seq = rec.seq.max(s);
@@ -224,8 +226,7 @@ impl Tracker {
             let Some(m) = self.keys.get_mut(ks) else {
                 continue;
             };
-            if m
-                .get(key.as_slice())
+            if m.get(key.as_slice())
                 .is_some_and(|r| r.pending == 0 && r.seq <= horizon)
             {
                 m.remove(key.as_slice());
@@ -346,9 +347,21 @@ mod tests {
             upper: u.map(|s| s.as_bytes().to_vec()),
         };
         use Bound::*;
-        assert!(ranges_overlap(&r(Included("a"), Included("b")), &r(Included("b"), Unbounded)));
-        assert!(!ranges_overlap(&r(Included("a"), Excluded("b")), &r(Included("b"), Unbounded)));
-        assert!(!ranges_overlap(&r(Unbounded, Included("b")), &r(Excluded("b"), Unbounded)));
-        assert!(ranges_overlap(&r(Unbounded, Unbounded), &r(Excluded("b"), Included("c"))));
+        assert!(ranges_overlap(
+            &r(Included("a"), Included("b")),
+            &r(Included("b"), Unbounded)
+        ));
+        assert!(!ranges_overlap(
+            &r(Included("a"), Excluded("b")),
+            &r(Included("b"), Unbounded)
+        ));
+        assert!(!ranges_overlap(
+            &r(Unbounded, Included("b")),
+            &r(Excluded("b"), Unbounded)
+        ));
+        assert!(ranges_overlap(
+            &r(Unbounded, Unbounded),
+            &r(Excluded("b"), Included("c"))
+        ));
     }
 }

@@ -197,7 +197,8 @@ impl Pager {
         self.shard(page).lock().remove(page);
     }
 
-    fn check_range(&self, page: u32, pages: u64, page_count: u64) -> Result<()> {
+    /// Fails with corruption unless `pages` pages from `page` lie below `page_count`.
+    pub fn check_range(&self, page: u32, pages: u64, page_count: u64) -> Result<()> {
         let end = u64::from(page).checked_add(pages);
         if end.is_none_or(|e| e > page_count) {
             return Err(Error::corruption(
@@ -210,7 +211,7 @@ impl Pager {
     }
 
     /// Reads raw pages, mapping a short file to corruption.
-    fn read_raw(&self, page: u32, pages: u64) -> Result<Bytes> {
+    pub fn read_raw(&self, page: u32, pages: u64) -> Result<Bytes> {
         let off = self.geo.offset(page);
         let len = usize::try_from(pages * self.geo.page_size as u64)
             .map_err(|_| Error::corruption(&self.path, off, "overflow run too large"))?;
