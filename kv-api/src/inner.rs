@@ -143,6 +143,11 @@ impl DbInner {
             lsm_core::Error::UnknownKeyspace(_) if meta.dropped.load(Ordering::Acquire) => {
                 Error::KeyspaceDropped(meta.name.clone())
             }
+            lsm_core::Error::InvalidArgument(m)
+                if meta.merge.is_none() && m.contains("merge operator") =>
+            {
+                Error::NoMergeOperator(meta.name.clone())
+            }
             other => other.into(),
         }
     }

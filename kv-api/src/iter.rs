@@ -123,11 +123,8 @@ impl Iter {
             &mut self.back
         };
         if let Cursor::Open(it) = slot {
-            if forward {
-                it.next()?;
-            } else {
-                it.prev()?;
-            }
+            let r = if forward { it.next() } else { it.prev() };
+            r.map_err(|e| self.db.engine_err(&self.meta, e))?;
         } else {
             self.db.check_ks(&self.meta)?;
             let at = match &self.snapshot {
@@ -139,11 +136,12 @@ impl Iter {
                 .store
                 .iter(self.meta.id, self.range.clone(), at)
                 .map_err(|e| self.db.engine_err(&self.meta, e))?;
-            if forward {
-                it.seek_to_first()?;
+            let r = if forward {
+                it.seek_to_first()
             } else {
-                it.seek_to_last()?;
-            }
+                it.seek_to_last()
+            };
+            r.map_err(|e| self.db.engine_err(&self.meta, e))?;
             *slot = Cursor::Open(it);
         }
         let Cursor::Open(it) = slot else {

@@ -39,6 +39,7 @@ pub mod manifest;
 pub mod memtable;
 pub mod sstable;
 pub mod store;
+mod sync;
 pub mod types;
 pub mod util;
 pub mod wal;

@@ -15,7 +15,9 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::types::KeyspaceId;
-use crate::util::coding::{get_length_prefixed, get_u32, get_u64, get_u8, get_varint, put_length_prefixed, put_varint};
+use crate::util::coding::{
+    get_length_prefixed, get_u32, get_u64, get_u8, get_varint, put_length_prefixed, put_varint,
+};
 
 use super::page::PageRef;
 use super::tree::Root;
@@ -70,7 +72,9 @@ pub fn decode(k: &[u8], v: &[u8], path: &Path, offset: u64) -> Result<(KeyspaceI
         .map_err(|_| bad("key is not a keyspace id"))?;
     let mut r = v;
     let parse = |r: &mut &[u8]| -> Option<KsInfo> {
-        let name = std::str::from_utf8(get_length_prefixed(r)?).ok()?.to_string();
+        let name = std::str::from_utf8(get_length_prefixed(r)?)
+            .ok()?
+            .to_string();
         let page = get_u32(r)?;
         let gen = get_u64(r)?;
         let height = get_u8(r)?;
@@ -113,7 +117,10 @@ mod tests {
         };
         let v = encode(&info);
         let p = Path::new("f");
-        assert_eq!(decode(&key(KeyspaceId(7)), &v, p, 0).unwrap(), (KeyspaceId(7), info));
+        assert_eq!(
+            decode(&key(KeyspaceId(7)), &v, p, 0).unwrap(),
+            (KeyspaceId(7), info)
+        );
         for cut in 0..v.len() {
             assert!(decode(&key(KeyspaceId(7)), &v[..cut], p, 0).is_err());
         }

@@ -163,7 +163,7 @@ impl FreeList {
         }
         let mut input = blob;
         let mut seen = BTreeSet::new();
-        let mut extents = |input: &mut &[u8], seen: &mut BTreeSet<u32>| -> Result<Vec<u32>> {
+        let extents = |input: &mut &[u8], seen: &mut BTreeSet<u32>| -> Result<Vec<u32>> {
             let n = get_varint(input).ok_or_else(|| bad("truncated extent count"))?;
             let mut out = Vec::new();
             let mut end = 0u64;
@@ -172,7 +172,9 @@ impl FreeList {
                 let len = get_varint(input)
                     .and_then(|l| l.checked_add(1))
                     .ok_or_else(|| bad("truncated extent"))?;
-                let start = end.checked_add(gap).ok_or_else(|| bad("extent overflows"))?;
+                let start = end
+                    .checked_add(gap)
+                    .ok_or_else(|| bad("extent overflows"))?;
                 if (i > 0 && gap == 0) || start < u64::from(META_PAGES) {
                     return Err(bad("extents touch or name a meta page"));
                 }

@@ -149,7 +149,8 @@ impl Meta {
                 m.page_size
             )));
         }
-        let in_file = |r: PageRef| r.page == 0 || (r.page >= META_PAGES && u64::from(r.page) < m.page_count);
+        let in_file =
+            |r: PageRef| r.page == 0 || (r.page >= META_PAGES && u64::from(r.page) < m.page_count);
         if m.page_count < u64::from(META_PAGES)
             || m.page_count > u64::from(u32::MAX)
             || !in_file(m.catalog)
@@ -287,12 +288,21 @@ mod tests {
     fn inconsistent_fields_are_rejected() {
         let mut m = sample();
         m.catalog.page = 40; // == page_count
-        assert!(matches!(Meta::decode(&m.encode(0), 0), Err(MetaError::Bad(_))));
+        assert!(matches!(
+            Meta::decode(&m.encode(0), 0),
+            Err(MetaError::Bad(_))
+        ));
         let mut m = sample();
         m.catalog_height = 0;
-        assert!(matches!(Meta::decode(&m.encode(0), 0), Err(MetaError::Bad(_))));
+        assert!(matches!(
+            Meta::decode(&m.encode(0), 0),
+            Err(MetaError::Bad(_))
+        ));
         let mut m = sample();
         m.freelist.page = 1;
-        assert!(matches!(Meta::decode(&m.encode(0), 0), Err(MetaError::Bad(_))));
+        assert!(matches!(
+            Meta::decode(&m.encode(0), 0),
+            Err(MetaError::Bad(_))
+        ));
     }
 }

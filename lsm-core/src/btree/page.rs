@@ -98,10 +98,6 @@ impl Val {
             Val::Spilled { len, .. } => *len,
         }
     }
-    /// True for an empty value.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// One leaf entry. Spilled keys are materialized in `key` when the page is decoded.
@@ -423,7 +419,11 @@ pub fn encode_node(node: &Node, page_no: u32, geo: Geometry) -> Result<Vec<u8>> 
             }
             put_ref(&mut buf, children[0]);
             for (s, c) in seps.iter().zip(&children[1..]) {
-                buf.push(if s.spill.is_some() { FLAG_KEY_SPILLED } else { 0 });
+                buf.push(if s.spill.is_some() {
+                    FLAG_KEY_SPILLED
+                } else {
+                    0
+                });
                 put_varint(&mut buf, s.key.len() as u64);
                 match s.spill {
                     Some(r) => put_ref(&mut buf, r),
@@ -593,7 +593,11 @@ impl Decoder<'_> {
         self.pos += REF_LEN;
         Ok(PageRef { page, gen })
     }
-    fn key(&mut self, spilled: bool, load: &mut SpillLoader<'_>) -> Result<(Bytes, Option<PageRef>)> {
+    fn key(
+        &mut self,
+        spilled: bool,
+        load: &mut SpillLoader<'_>,
+    ) -> Result<(Bytes, Option<PageRef>)> {
         let at = self.pos;
         let len = self.varint()?;
         if len > self.max_key as u64 {
@@ -633,7 +637,13 @@ pub fn encode_run(data: &[u8], first: u32, gen: u64, geo: Geometry) -> Vec<u8> {
 }
 
 /// Checks an overflow run read from disk and returns its `len` payload bytes.
-pub fn decode_run(raw: &[u8], at: PageRef, len: u64, geo: Geometry, path: &Path) -> Result<Vec<u8>> {
+pub fn decode_run(
+    raw: &[u8],
+    at: PageRef,
+    len: u64,
+    geo: Geometry,
+    path: &Path,
+) -> Result<Vec<u8>> {
     let n = geo.run_pages(len) as usize;
     if raw.len() != n * geo.page_size {
         return Err(Error::corruption(
@@ -653,7 +663,10 @@ pub fn decode_run(raw: &[u8], at: PageRef, len: u64, geo: Geometry, path: &Path)
         let h = check_page(page, loc, KIND_OVERFLOW, at.gen)?;
         let want = (len as usize - out.len()).min(geo.usable());
         if h.body_len != want {
-            return Err(loc.err(20, format!("overflow page holds {} bytes, expected {want}", h.body_len)));
+            return Err(loc.err(
+                20,
+                format!("overflow page holds {} bytes, expected {want}", h.body_len),
+            ));
         }
         out.extend_from_slice(&page[HEADER_LEN..HEADER_LEN + want]);
     }

@@ -145,7 +145,13 @@ pub struct Pager {
 
 impl Pager {
     /// A pager over `file` with a pool of `pool_bytes`.
-    pub fn new(file: Arc<dyn RandomRwFile>, path: &Path, geo: Geometry, pool_bytes: usize, max_key: usize) -> Pager {
+    pub fn new(
+        file: Arc<dyn RandomRwFile>,
+        path: &Path,
+        geo: Geometry,
+        pool_bytes: usize,
+        max_key: usize,
+    ) -> Pager {
         let pages = pool_bytes / geo.page_size;
         let n = (pages / 64).clamp(1, 16);
         let shards = (0..n)
@@ -217,7 +223,11 @@ impl Pager {
             .map_err(|_| Error::corruption(&self.path, off, "overflow run too large"))?;
         self.file.read_at(off, len).map_err(|e| match e {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-                Error::corruption(&self.path, off, format!("page {page} lies past the end of the file"))
+                Error::corruption(
+                    &self.path,
+                    off,
+                    format!("page {page} lies past the end of the file"),
+                )
             }
             e => e,
         })

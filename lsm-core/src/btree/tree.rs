@@ -85,6 +85,11 @@ impl Cursor {
         }
     }
 
+    /// Forgets the position (the cursor stays on its tree).
+    pub fn reset(&mut self) {
+        self.stack.clear();
+    }
+
     /// True when on an entry.
     pub fn valid(&self) -> bool {
         self.entry().is_some()
@@ -109,7 +114,12 @@ impl Cursor {
 
     /// Descends from `node` to the leftmost (or rightmost) leaf and positions on its first (or
     /// last) entry; skips empty leaves.
-    fn descend_edge(&mut self, src: &dyn PageSource, mut node: Arc<Node>, last: bool) -> Result<()> {
+    fn descend_edge(
+        &mut self,
+        src: &dyn PageSource,
+        mut node: Arc<Node>,
+        last: bool,
+    ) -> Result<()> {
         loop {
             match &node.body {
                 Body::Branch { children, .. } => {
@@ -121,7 +131,11 @@ impl Cursor {
                 Body::Leaf(entries) => {
                     if entries.is_empty() {
                         self.stack.push((node, 0));
-                        return if last { self.prev_leaf(src) } else { self.next_leaf(src) };
+                        return if last {
+                            self.prev_leaf(src)
+                        } else {
+                            self.next_leaf(src)
+                        };
                     }
                     let i = if last { entries.len() - 1 } else { 0 };
                     self.stack.push((node, i));

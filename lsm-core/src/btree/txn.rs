@@ -80,7 +80,10 @@ impl PageSource for Txn<'_> {
     fn value(&self, v: &Val) -> Result<Bytes> {
         match v {
             Val::Inline(b) => Ok(b.clone()),
-            Val::Spilled { at, len } => self.pager.read_run(*at, *len, self.page_count).map(Bytes::from),
+            Val::Spilled { at, len } => self
+                .pager
+                .read_run(*at, *len, self.page_count)
+                .map(Bytes::from),
         }
     }
 }
@@ -93,7 +96,13 @@ pub fn shortest_separator(a: &[u8], b: &[u8]) -> Bytes {
 
 impl<'a> Txn<'a> {
     /// Starts transaction `id` over a state with `page_count` pages and free list `fl`.
-    pub fn new(pager: &'a Pager, id: u64, page_count: u64, fl: FreeList, dirty_limit: usize) -> Txn<'a> {
+    pub fn new(
+        pager: &'a Pager,
+        id: u64,
+        page_count: u64,
+        fl: FreeList,
+        dirty_limit: usize,
+    ) -> Txn<'a> {
         Txn {
             pager,
             id,
@@ -249,10 +258,7 @@ impl<'a> Txn<'a> {
         if self.dirty_bytes > self.dirty_limit {
             self.write_dirty()?;
         }
-        Ok(PageRef {
-            page,
-            gen: self.id,
-        })
+        Ok(PageRef { page, gen: self.id })
     }
 
     /// Stores a node in place of `old` (same page if this transaction owns it).
@@ -342,7 +348,9 @@ impl<'a> Txn<'a> {
             return Ok((Root { at, height: 1 }, None));
         }
         let mut path = self.path(root, key)?;
-        let rightmost = path.iter().all(|(_, n, i)| *i + 1 == n.len() || n.level == 0);
+        let rightmost = path
+            .iter()
+            .all(|(_, n, i)| *i + 1 == n.len() || n.level == 0);
         let Some((lr, ln, _)) = path.pop() else {
             return Ok((root, None));
         };
@@ -408,7 +416,12 @@ impl<'a> Txn<'a> {
     }
 
     /// Deletes every key in `[lo, hi)`; returns the new root, entries and bytes removed.
-    pub fn delete_range(&mut self, mut root: Root, lo: &[u8], hi: &[u8]) -> Result<(Root, u64, u64)> {
+    pub fn delete_range(
+        &mut self,
+        mut root: Root,
+        lo: &[u8],
+        hi: &[u8],
+    ) -> Result<(Root, u64, u64)> {
         let (mut count, mut bytes) = (0, 0);
         if lo >= hi {
             return Ok((root, 0, 0));
@@ -496,7 +509,9 @@ impl<'a> Txn<'a> {
                     children[idx] = first;
                 }
                 for (k, (s, c)) in pieces.enumerate() {
-                    let s = s.ok_or_else(|| Error::InvalidArgument("internal error: piece without separator".into()))?;
+                    let s = s.ok_or_else(|| {
+                        Error::InvalidArgument("internal error: piece without separator".into())
+                    })?;
                     seps.insert(idx + k, s);
                     children.insert(idx + k + 1, c);
                 }
@@ -516,7 +531,9 @@ impl<'a> Txn<'a> {
             let mut seps = Vec::new();
             let mut children = vec![first];
             for (s, c) in it {
-                seps.push(s.ok_or_else(|| Error::InvalidArgument("internal error: piece without separator".into()))?);
+                seps.push(s.ok_or_else(|| {
+                    Error::InvalidArgument("internal error: piece without separator".into())
+                })?);
                 children.push(c);
             }
             let mut n = Node {
@@ -556,7 +573,13 @@ impl<'a> Txn<'a> {
 
     /// Places a node, splitting it if it is too large. `exempt` nodes (the root, or any node
     /// outside a delete) never report themselves underfull.
-    fn write_node(&mut self, old: Option<PageRef>, node: Node, exempt: bool, bias: bool) -> Result<Change> {
+    fn write_node(
+        &mut self,
+        old: Option<PageRef>,
+        node: Node,
+        exempt: bool,
+        bias: bool,
+    ) -> Result<Change> {
         if node.size <= self.usable() {
             let under = !exempt && node.size < self.usable() / 4;
             let r = self.place(old, node)?;
@@ -600,20 +623,28 @@ impl<'a> Txn<'a> {
         let (left, sep, right) = match node.body {
             Body::Leaf(mut entries) => {
                 let sizes: Vec<usize> = entries.iter().map(entry_size).collect();
-                let m = pick_split(&sizes, usable, bias).clamp(1, entries.len().saturating_sub(1).max(1));
+                let m = pick_split(&sizes, usable, bias)
+                    .clamp(1, entries.len().saturating_sub(1).max(1));
                 let right = entries.split_off(m);
                 let (Some(a), Some(b)) = (entries.last(), right.first()) else {
-                    return Err(Error::InvalidArgument("internal error: cannot split a leaf".into()));
+                    return Err(Error::InvalidArgument(
+                        "internal error: cannot split a leaf".into(),
+                    ));
                 };
                 let sep = self.make_sep(shortest_separator(&a.key, &b.key))?;
                 (mk(Body::Leaf(entries)), sep, mk(Body::Leaf(right)))
             }
-            Body::Branch { mut seps, mut children } => {
+            Body::Branch {
+                mut seps,
+                mut children,
+            } => {
                 // Separator m moves up: left keeps seps[..m], right seps[m+1..].
                 let sizes: Vec<usize> = seps.iter().map(sep_size).collect();
                 let m = pick_branch_split(&sizes, usable, bias);
                 let right_seps = seps.split_off(m + 1);
-                let up = seps.pop().ok_or_else(|| Error::InvalidArgument("internal error: cannot split a branch".into()))?;
+                let up = seps.pop().ok_or_else(|| {
+                    Error::InvalidArgument("internal error: cannot split a branch".into())
+                })?;
                 let right_children = children.split_off(m + 1);
                 (
                     mk(Body::Branch { seps, children }),
@@ -651,12 +682,25 @@ impl<'a> Txn<'a> {
         let mut combined = (*left).clone();
         match (&mut combined.body, &right.body) {
             (Body::Leaf(a), Body::Leaf(b)) => a.extend(b.iter().cloned()),
-            (Body::Branch { seps: sa, children: ca }, Body::Branch { seps: sb, children: cb }) => {
+            (
+                Body::Branch {
+                    seps: sa,
+                    children: ca,
+                },
+                Body::Branch {
+                    seps: sb,
+                    children: cb,
+                },
+            ) => {
                 sa.push(seps[li].clone());
                 sa.extend(sb.iter().cloned());
                 ca.extend(cb.iter().copied());
             }
-            _ => return Err(Error::InvalidArgument("internal error: siblings of different kinds".into())),
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "internal error: siblings of different kinds".into(),
+                ))
+            }
         }
         combined.recompute_size();
         let parts = if combined.size <= self.usable() {

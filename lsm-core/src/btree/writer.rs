@@ -66,7 +66,13 @@ impl Writer {
             .min()
             .unwrap_or(self.txn);
         self.fl.release(oldest.min(id.saturating_sub(2)));
-        Txn::new(pager, id, self.page_count, std::mem::take(&mut self.fl), self.dirty_limit)
+        Txn::new(
+            pager,
+            id,
+            self.page_count,
+            std::mem::take(&mut self.fl),
+            self.dirty_limit,
+        )
     }
 
     /// Commits `txn`; `changed` keyspaces get new catalog records, `dropped` lose theirs.
@@ -81,7 +87,9 @@ impl Writer {
         let mut catalog = self.catalog;
         for id in changed {
             if let Some(info) = self.keyspaces.get(id) {
-                catalog = txn.insert(catalog, &catalog::key(*id), &catalog::encode(info))?.0;
+                catalog = txn
+                    .insert(catalog, &catalog::key(*id), &catalog::encode(info))?
+                    .0;
             }
         }
         for id in dropped {
@@ -107,7 +115,9 @@ impl Writer {
         let mut images = Vec::with_capacity(chain.len());
         for (i, p) in chain.iter().enumerate() {
             let mut page = vec![0u8; pager.geo.page_size];
-            let body = blob.get(i * usable..((i + 1) * usable).min(blob.len())).unwrap_or(&[]);
+            let body = blob
+                .get(i * usable..((i + 1) * usable).min(blob.len()))
+                .unwrap_or(&[]);
             page[HEADER_LEN..HEADER_LEN + body.len()].copy_from_slice(body);
             let next = chain.get(i + 1).map(|n| PageRef {
                 page: *n,
@@ -162,12 +172,18 @@ impl Writer {
         Ok(())
     }
 
+    /// Abandons a transaction that has not changed anything yet.
+    pub fn abort(&mut self, txn: Txn<'_>) {
+        self.fl = txn.fl;
+    }
+
     /// The version readers should see now.
     pub fn version(&self) -> Version {
         Version {
             txn: self.txn,
             last_seq: self.last_seq,
             page_count: self.page_count,
+            next_keyspace: self.next_keyspace,
             keyspaces: Arc::new(self.keyspaces.clone()),
         }
     }
@@ -202,7 +218,10 @@ pub fn load(pager: &Pager, meta: &Meta, dirty_limit: usize) -> Result<Writer> {
     let mut chain = Vec::new();
     let mut next = meta.freelist;
     while next.page != 0 {
-        if chain.len() as u64 >= meta.page_count || next.page < META_PAGES || u64::from(next.page) >= meta.page_count {
+        if chain.len() as u64 >= meta.page_count
+            || next.page < META_PAGES
+            || u64::from(next.page) >= meta.page_count
+        {
             return Err(Error::corruption(
                 path,
                 pager.geo.offset(next.page),
@@ -253,14 +272,21 @@ pub fn load(pager: &Pager, meta: &Meta, dirty_limit: usize) -> Result<Writer> {
             return Err(Error::corruption(
                 path,
                 cat_offset,
-                format!("keyspace id {id} is not below the next id {}", meta.next_keyspace),
+                format!(
+                    "keyspace id {id} is not below the next id {}",
+                    meta.next_keyspace
+                ),
             ));
         }
         keyspaces.insert(id, info);
         c.next(&src)?;
     }
     if !keyspaces.contains_key(&KeyspaceId::DEFAULT) {
-        return Err(Error::corruption(path, cat_offset, "catalog has no default keyspace"));
+        return Err(Error::corruption(
+            path,
+            cat_offset,
+            "catalog has no default keyspace",
+        ));
     }
     Ok(Writer {
         txn: meta.txn,
@@ -293,11 +319,15 @@ pub fn create(pager: &Pager, dirty_limit: usize) -> Result<()> {
         failed: None,
         dirty_limit,
     };
-    w.keyspaces
-        .insert(KeyspaceId::DEFAULT, KsInfo::new(crate::store::DEFAULT_KEYSPACE));
+    w.keyspaces.insert(
+        KeyspaceId::DEFAULT,
+        KsInfo::new(crate::store::DEFAULT_KEYSPACE),
+    );
     let txn = w.begin(pager);
     w.commit(txn, &[KeyspaceId::DEFAULT], &[], false)?;
-    let raw = pager.file.read_at(pager.geo.offset(1), pager.geo.page_size)?;
+    let raw = pager
+        .file
+        .read_at(pager.geo.offset(1), pager.geo.page_size)?;
     let mut meta = Meta::decode(&raw, 1)
         .map_err(|e| Error::InvalidArgument(format!("internal error: fresh meta page: {e:?}")))?;
     meta.txn = 0;

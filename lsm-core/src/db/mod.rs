@@ -16,6 +16,7 @@
 mod checkpoint;
 mod compact;
 mod flush;
+mod group;
 mod options;
 mod read;
 mod recovery;
@@ -111,8 +112,7 @@ pub(crate) struct Inner {
     /// Highest sequence number handed out (only the write leader changes it).
     allocated_seq: AtomicU64,
     next_file: AtomicU64,
-    queue: Mutex<WriteQueue>,
-    queue_cv: Condvar,
+    queue: WriteQueue,
     wal: Mutex<WalState>,
     state: Mutex<DbState>,
     /// Signalled when an immutable memtable appears, a flush ends, or on shutdown.

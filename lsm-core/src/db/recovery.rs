@@ -214,8 +214,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Inner> {
         visible_seq: AtomicU64::new(max_seq.0),
         allocated_seq: AtomicU64::new(max_seq.0),
         next_file: AtomicU64::new(rec.next_file),
-        queue: Mutex::new(Default::default()),
-        queue_cv: Condvar::new(),
+        queue: Default::default(),
         wal: Mutex::new(WalState {
             writer: LogWriter::new(wal_file),
             number: new_wal,

@@ -8,7 +8,7 @@
 //! and hands each follower its result. Only the leader touches the active WAL and inserts, so
 //! memtable switches need no further coordination with writers.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,29 +20,44 @@ use crate::types::{KeyspaceId, SeqNo, ValueKind};
 use crate::util::filename;
 use crate::wal::{LogWriter, WriteBatch};
 
+use super::group::{GroupQueue, Joined};
 use super::version::{ImmutableSet, SuperVersion};
 use super::{Inner, SyncMode};
 
 /// What a queued request asks the leader to do.
-enum Request {
+pub(super) enum Request {
     /// Commit a batch.
     Write(WriteBatch),
     /// Switch the memtable (if it holds anything) so it can be flushed.
     Switch,
 }
 
-struct Pending {
-    id: u64,
-    req: Request,
-}
+/// The engine's write queue: requests answered with the sequence number of their last op.
+pub(super) type WriteQueue = GroupQueue<Request, Result<SeqNo>>;
 
-/// The queue of waiting writers and the results handed back to them.
-#[derive(Default)]
-pub(super) struct WriteQueue {
-    pending: VecDeque<Pending>,
-    done: HashMap<u64, Result<SeqNo>>,
-    next_id: u64,
-    leader_active: bool,
+/// How many requests from the front of the queue form the next group: a switch goes alone;
+/// under `SyncMode::Always` every batch goes alone; otherwise batches up to `max_bytes`.
+fn select_group(pending: &VecDeque<(u64, Request)>, always: bool, max_bytes: usize) -> usize {
+    let mut n = 0;
+    let mut bytes = 0;
+    for (_, r) in pending {
+        match r {
+            Request::Switch => {
+                if n == 0 {
+                    return 1;
+                }
+                break;
+            }
+            Request::Write(b) => {
+                if n > 0 && (always || bytes + b.size_bytes() > max_bytes) {
+                    break;
+                }
+                bytes += b.size_bytes();
+                n += 1;
+            }
+        }
+    }
+    n.max(1)
 }
 
 /// Validates and commits `batch`; returns the sequence number of its last operation.
@@ -104,77 +119,25 @@ fn validate(inner: &Inner, batch: &WriteBatch) -> Result<()> {
 
 /// Queues `req`, waits to be served or to lead, and returns this request's result.
 fn run_queued(inner: &Inner, req: Request) -> Result<SeqNo> {
-    let mut q = inner.queue.lock();
-    let id = q.next_id;
-    q.next_id += 1;
-    q.pending.push_back(Pending { id, req });
-    loop {
-        if let Some(r) = q.done.remove(&id) {
-            return r;
-        }
-        if !q.leader_active && q.pending.front().map(|p| p.id) == Some(id) {
-            break;
-        }
-        inner.queue_cv.wait(&mut q);
-    }
-    // This writer leads. Take the group.
-    q.leader_active = true;
-    let mut group = Vec::new();
-    let mut bytes = 0usize;
-    while let Some(front) = q.pending.front() {
-        let is_switch = matches!(front.req, Request::Switch);
-        if !group.is_empty() {
-            if is_switch || inner.opts.sync_mode == SyncMode::Always {
-                break;
-            }
-            if matches!(
-                group.first(),
-                Some(Pending {
-                    req: Request::Switch,
-                    ..
-                })
-            ) {
-                break;
-            }
-            let size = match &front.req {
-                Request::Write(b) => b.size_bytes(),
-                Request::Switch => 0,
-            };
-            if bytes + size > inner.opts.max_write_group_bytes {
-                break;
-            }
-        }
-        let Some(p) = q.pending.pop_front() else {
-            break;
-        };
-        if let Request::Write(b) = &p.req {
-            bytes += b.size_bytes();
-        }
-        group.push(p);
-    }
-    drop(q);
-
-    let results = lead(inner, &mut group);
-
-    let mut q = inner.queue.lock();
-    let mut mine = None;
-    for (p, r) in group.into_iter().zip(results) {
-        if p.id == id {
-            mine = Some(r);
-        } else {
-            q.done.insert(p.id, r);
+    let always = inner.opts.sync_mode == SyncMode::Always;
+    let max = inner.opts.max_write_group_bytes;
+    match inner.queue.join(req, |p| select_group(p, always, max)) {
+        Joined::Served(r) => r,
+        Joined::Lead { own, mut group } => {
+            let results = lead(inner, &mut group);
+            let outputs = group.iter().map(|(id, _)| *id).zip(results).collect();
+            inner
+                .queue
+                .finish(own, outputs)
+                .unwrap_or(Err(Error::InvalidArgument(
+                    "write group lost its leader's request".into(),
+                )))
         }
     }
-    q.leader_active = false;
-    drop(q);
-    inner.queue_cv.notify_all();
-    mine.unwrap_or(Err(Error::InvalidArgument(
-        "write group lost its leader's request".into(),
-    )))
 }
 
 /// Executes a group as its leader; one result per member.
-fn lead(inner: &Inner, group: &mut [Pending]) -> Vec<Result<SeqNo>> {
+fn lead(inner: &Inner, group: &mut [(u64, Request)]) -> Vec<Result<SeqNo>> {
     let n = group.len();
     let fail_all = |e: Error| (0..n).map(|_| Err(e.duplicate())).collect::<Vec<_>>();
     if let Some(e) = inner.bg_error() {
@@ -183,11 +146,7 @@ fn lead(inner: &Inner, group: &mut [Pending]) -> Vec<Result<SeqNo>> {
     if inner.closed.load(Ordering::Acquire) {
         return fail_all(Error::Closed);
     }
-    if let [Pending {
-        req: Request::Switch,
-        ..
-    }] = group
-    {
+    if let [(_, Request::Switch)] = group {
         let r = switch_memtable(inner, false)
             .map(|()| SeqNo(inner.visible_seq.load(Ordering::Acquire)));
         return vec![r];
@@ -209,13 +168,13 @@ fn lead(inner: &Inner, group: &mut [Pending]) -> Vec<Result<SeqNo>> {
     }
 }
 
-fn commit(inner: &Inner, group: &mut [Pending]) -> Result<Vec<SeqNo>> {
+fn commit(inner: &Inner, group: &mut [(u64, Request)]) -> Result<Vec<SeqNo>> {
     make_room(inner)?;
     let mut seq = inner.allocated_seq.load(Ordering::Acquire);
     let mut lasts = Vec::with_capacity(group.len());
     let mut user_bytes = 0u64;
-    for p in group.iter_mut() {
-        if let Request::Write(b) = &mut p.req {
+    for (_, req) in group.iter_mut() {
+        if let Request::Write(b) = req {
             b.set_seq(SeqNo(seq + 1));
             seq += b.count() as u64;
             user_bytes += b.size_bytes() as u64;
@@ -224,7 +183,7 @@ fn commit(inner: &Inner, group: &mut [Pending]) -> Result<Vec<SeqNo>> {
     }
     let payloads: Vec<&[u8]> = group
         .iter()
-        .filter_map(|p| match &p.req {
+        .filter_map(|(_, req)| match req {
             Request::Write(b) => Some(b.data()),
             Request::Switch => None,
         })
@@ -244,8 +203,8 @@ fn commit(inner: &Inner, group: &mut [Pending]) -> Result<Vec<SeqNo>> {
     }
     inner.allocated_seq.store(seq, Ordering::Release);
     let sv = inner.current_sv();
-    for p in group.iter() {
-        if let Request::Write(b) = &p.req {
+    for (_, req) in group.iter() {
+        if let Request::Write(b) = req {
             apply_batch(&sv.mems, b)?;
         }
     }
@@ -410,7 +369,7 @@ pub(super) fn create_keyspace(inner: &Inner, name: &str) -> Result<KeyspaceId> {
     }
     // Hold the write queue's leadership so no batch is between validation and insert while
     // the memtable set changes.
-    let _q = LeaderGuard::acquire(inner);
+    let _q = inner.queue.exclusive();
     let mut st = inner.state.lock();
     if let Some(c) = &st.bg_error {
         return Err(Error::ReadOnly { cause: c.clone() });
@@ -448,7 +407,7 @@ pub(super) fn drop_keyspace(inner: &Inner, ks: KeyspaceId) -> Result<()> {
             "the default keyspace cannot be dropped".into(),
         ));
     }
-    let _q = LeaderGuard::acquire(inner);
+    let _q = inner.queue.exclusive();
     let mut st = inner.state.lock();
     if let Some(c) = &st.bg_error {
         return Err(Error::ReadOnly { cause: c.clone() });
@@ -482,27 +441,4 @@ pub(super) fn drop_keyspace(inner: &Inner, ks: KeyspaceId) -> Result<()> {
         .extend(old.levels.into_iter().flatten());
     super::compact::purge_obsolete(inner);
     Ok(())
-}
-
-/// Holds the write leadership without committing anything (for keyspace changes).
-struct LeaderGuard<'a> {
-    inner: &'a Inner,
-}
-
-impl<'a> LeaderGuard<'a> {
-    fn acquire(inner: &'a Inner) -> LeaderGuard<'a> {
-        let mut q = inner.queue.lock();
-        while q.leader_active {
-            inner.queue_cv.wait(&mut q);
-        }
-        q.leader_active = true;
-        LeaderGuard { inner }
-    }
-}
-
-impl Drop for LeaderGuard<'_> {
-    fn drop(&mut self) {
-        self.inner.queue.lock().leader_active = false;
-        self.inner.queue_cv.notify_all();
-    }
 }

@@ -1,10 +1,12 @@
 //! The engines every conformance suite runs on, and how each is opened with the small, stressful
 //! settings tests want (tiny memtables and blocks so that flushes and compactions happen in
-//! seconds).
+//! seconds; tiny pages and buffer pools so that B+ tree splits, merges, overflow pages and
+//! eviction happen on a few hundred keys).
 
 use std::path::Path;
 use std::sync::Arc;
 
+use lsm_core::btree::{BTreeOptions, BTreeStore};
 use lsm_core::db::{LsmDb, Options, SyncMode};
 use lsm_core::fs::FileSystem;
 use lsm_core::sstable::Compression;
@@ -17,11 +19,20 @@ use rand::Rng;
 pub enum Engine {
     /// The LSM tree (`lsm_core::db`).
     Lsm,
+    /// The copy-on-write B+ tree (`lsm_core::btree`).
+    BTree,
 }
 
-/// Every engine the suites run on.
+/// Every engine the suites run on; `STRATA_ENGINE=lsm` or `=btree` narrows a run to one.
 pub fn engines() -> Vec<Engine> {
-    vec![Engine::Lsm]
+    let all = vec![Engine::Lsm, Engine::BTree];
+    match std::env::var("STRATA_ENGINE") {
+        Ok(name) => all
+            .into_iter()
+            .filter(|e| format!("{e:?}").eq_ignore_ascii_case(&name))
+            .collect(),
+        Err(_) => all,
+    }
 }
 
 /// Opens `engine` on `fs` at `dir` with randomized small settings drawn from `rng`.
@@ -52,6 +63,16 @@ pub fn open(
                 .level_multiplier(rng.gen_range(2..6))
                 .l0_compaction_trigger(rng.gen_range(1..5));
             Ok(Box::new(LsmDb::open(dir, opts)?))
+        }
+        Engine::BTree => {
+            // The page size only applies when the database is created.
+            let page = [512, 1024, 2048][rng.gen_range(0..3)];
+            let opts = BTreeOptions::new()
+                .fs(fs)
+                .sync_mode(sync)
+                .page_size(page)
+                .buffer_pool_bytes(rng.gen_range(8..64) * page);
+            Ok(Box::new(BTreeStore::open(dir, opts)?))
         }
     }
 }
