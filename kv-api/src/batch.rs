@@ -45,7 +45,7 @@ struct Op {
 /// batch.delete(&db, "doc:0");
 /// db.write(batch)?;
 /// assert_eq!(index.get("word:hello")?.unwrap(), "doc:1");
-/// # Ok::<(), kv_api::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct WriteBatch {
@@ -180,7 +180,8 @@ impl WriteBatch {
                 OpKind::Merge(operand) => {
                     db.merge_op(&op.meta)?;
                     db.check_value(&operand)?;
-                    ws.batch.merge(id, &op.key, operand);
+                    ws.batch
+                        .merge(id, &op.key, codec::encode_operand(&operand, now));
                     ws.footprint.keys.push((id, op.key));
                 }
                 OpKind::DeleteRange(end) => {

@@ -13,10 +13,21 @@
 //! is judged against the clock at read time) and is removed when the engine rewrites it (the
 //! [`TtlFilter`] compaction filter).
 //!
-//! Merge operands are stored *without* a header: the engine hands them only to the merge
-//! operator, and [`MergeAdapter`] knows they are raw. The adapter strips the header of the base
-//! value (treating an expired base as absent), calls the user's operator, and stores the result
-//! with the base's expiry (so a counter created with a TTL keeps it) or as `PLAIN`.
+//! Merge operands carry the time they were written instead:
+//!
+//! ```text
+//! operand := written_at: u64 LE (ms since the Unix epoch) ‖ user operand
+//! ```
+//!
+//! The engine hands operands only to the merge operator, wrapped in [`MergeAdapter`], which
+//! folds with [`merge_stored`]: it strips the base value's header, walks the operands oldest
+//! first, and when an operand was written at or after the base's expiry, the base (and the
+//! operands folded onto it) had already expired then, so they are dropped and folding starts
+//! again from nothing. The result keeps the expiry of the base it was folded onto (a counter
+//! created with a TTL expires with everything added to it before the deadline), or none.
+//! Because the decision uses write times, not the time of folding, a read, a transaction and
+//! a compaction that fold the same operands at different times agree, and folding in steps
+//! gives the result of folding at once.
 
 use std::sync::Arc;
 
@@ -125,10 +136,62 @@ impl CompactionFilter for TtlFilter {
     }
 }
 
-/// Presents a user [`MergeOperator`] to the engine, translating the value header.
+/// Length of an operand's timestamp.
+const OPERAND_HEADER: usize = 8;
+
+/// Encodes a merge operand written at `now_ms`.
+pub(crate) fn encode_operand(operand: &[u8], now_ms: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(operand.len() + OPERAND_HEADER);
+    out.extend_from_slice(&now_ms.to_le_bytes());
+    out.extend_from_slice(operand);
+    out
+}
+
+/// Splits a stored operand into (written_at, user operand).
+fn decode_operand(stored: &[u8]) -> std::result::Result<(u64, &[u8]), String> {
+    let Some(t) = stored.get(..OPERAND_HEADER) else {
+        return Err(format!(
+            "merge operand of {} bytes is shorter than its 8-byte header",
+            stored.len()
+        ));
+    };
+    let mut b = [0u8; OPERAND_HEADER];
+    b.copy_from_slice(t);
+    Ok((u64::from_le_bytes(b), &stored[OPERAND_HEADER..]))
+}
+
+/// Folds stored operands (oldest first) onto a stored base; returns the stored result. See the
+/// module doc for the expiry rule.
+pub(crate) fn merge_stored(
+    op: &dyn MergeOperator,
+    key: &[u8],
+    existing: Option<&[u8]>,
+    operands: &[&[u8]],
+) -> std::result::Result<Vec<u8>, String> {
+    let (mut base, mut expires_at) = match existing {
+        None => (None, None),
+        Some(stored) => {
+            let d = decode(stored)?;
+            (Some(d.value), d.expires_at)
+        }
+    };
+    let mut raw: Vec<&[u8]> = Vec::with_capacity(operands.len());
+    for o in operands {
+        let (written_at, operand) = decode_operand(o)?;
+        if expires_at.is_some_and(|e| e <= written_at) {
+            base = None;
+            expires_at = None;
+            raw.clear();
+        }
+        raw.push(operand);
+    }
+    let merged = op.full_merge(key, base, &raw)?;
+    Ok(encode(&merged, expires_at))
+}
+
+/// Presents a user [`MergeOperator`] to the engine, translating both encodings.
 pub(crate) struct MergeAdapter {
     pub op: Arc<dyn MergeOperator>,
-    pub clock: Arc<dyn Clock>,
 }
 
 impl lsm_core::store::MergeOperator for MergeAdapter {
@@ -142,32 +205,8 @@ impl lsm_core::store::MergeOperator for MergeAdapter {
         existing: Option<&[u8]>,
         operands: &[&[u8]],
     ) -> std::result::Result<Vec<u8>, String> {
-        let (base, expires_at) = match existing {
-            None => (None, None),
-            Some(stored) => {
-                let d = decode(stored)?;
-                if d.is_expired(self.clock.now_millis()) {
-                    (None, None)
-                } else {
-                    (Some(d.value), d.expires_at)
-                }
-            }
-        };
-        let merged = self.op.full_merge(key, base, operands)?;
-        Ok(encode(&merged, expires_at))
+        merge_stored(&*self.op, key, existing, operands)
     }
-}
-
-/// Folds `operands` onto an optional (already decoded) base with `op`, for reads that combine a
-/// transaction's buffered merges with the store's value.
-pub(crate) fn fold(
-    op: &dyn MergeOperator,
-    key: &[u8],
-    base: Option<&[u8]>,
-    operands: &[Vec<u8>],
-) -> Result<Vec<u8>> {
-    let refs: Vec<&[u8]> = operands.iter().map(|o| o.as_slice()).collect();
-    op.full_merge(key, base, &refs).map_err(Error::MergeFailed)
 }
 
 #[cfg(test)]
@@ -237,29 +276,30 @@ mod tests {
     }
 
     #[test]
-    fn merge_adapter_strips_and_restores_the_header() {
-        let clock = ManualClock::new(0);
+    fn merges_strip_headers_and_follow_the_base_expiry() {
         let a = MergeAdapter {
             op: Arc::new(U64Add),
-            clock: Arc::new(clock.clone()),
         };
-        let one = 1u64.to_le_bytes();
-        let plain = a.full_merge(b"k", None, &[&one, &one]).unwrap();
-        assert_eq!(plain, encode(&2u64.to_le_bytes(), None));
-        let base = encode(&10u64.to_le_bytes(), Some(100));
-        let out = a.full_merge(b"k", Some(&base), &[&one]).unwrap();
+        let n = |v: u64| v.to_le_bytes();
+        let at = |t: u64, v: u64| encode_operand(&n(v), t);
+        let (o1, o2) = (at(0, 1), at(0, 1));
+        let plain = a.full_merge(b"k", None, &[&o1, &o2]).unwrap();
+        assert_eq!(plain, encode(&n(2), None));
+        let base = encode(&n(10), Some(100));
+        let before = at(99, 1);
+        let out = a.full_merge(b"k", Some(&base), &[&before]).unwrap();
+        assert_eq!(out, encode(&n(11), Some(100)), "keeps the expiry");
+        let after = at(100, 5);
+        let out = a.full_merge(b"k", Some(&base), &[&before, &after]).unwrap();
         assert_eq!(
             out,
-            encode(&11u64.to_le_bytes(), Some(100)),
-            "keeps the expiry"
+            encode(&n(5), None),
+            "an operand after the expiry starts afresh"
         );
-        clock.set(100);
-        let out = a.full_merge(b"k", Some(&base), &[&one]).unwrap();
-        assert_eq!(
-            out,
-            encode(&1u64.to_le_bytes(), None),
-            "expired base is absent"
-        );
-        assert!(a.full_merge(b"k", Some(&[0x42]), &[&one]).is_err());
+        // Folding in two steps gives the same result.
+        let step = a.full_merge(b"k", Some(&base), &[&before]).unwrap();
+        assert_eq!(a.full_merge(b"k", Some(&step), &[&after]).unwrap(), out);
+        assert!(a.full_merge(b"k", Some(&[0x42]), &[&o1]).is_err());
+        assert!(a.full_merge(b"k", None, &[b"short"]).is_err());
     }
 }

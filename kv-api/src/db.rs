@@ -66,7 +66,7 @@ pub struct Stats {
 /// db.delete("hello")?;
 /// assert!(db.get("hello")?.is_none());
 /// db.close()?;
-/// # Ok::<(), kv_api::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct Db {
@@ -97,13 +97,9 @@ fn register(
 ) -> Result<Arc<KsMeta>> {
     let merge = opts.and_then(|o| o.merge.clone());
     if let Some(op) = &merge {
-        inner.store.set_merge_operator(
-            id,
-            Arc::new(MergeAdapter {
-                op: Arc::clone(op),
-                clock: Arc::clone(&inner.clock),
-            }),
-        )?;
+        inner
+            .store
+            .set_merge_operator(id, Arc::new(MergeAdapter { op: Arc::clone(op) }))?;
     }
     inner.store.set_compaction_filter(
         id,
@@ -187,7 +183,7 @@ impl Db {
     /// assert!(matches!(db.create_keyspace("logs"), Err(kv_api::Error::KeyspaceExists(_))));
     /// db.drop_keyspace("logs")?;
     /// assert!(matches!(db.open_keyspace("logs"), Err(kv_api::Error::UnknownKeyspace(_))));
-    /// # Ok::<(), kv_api::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create_keyspace(&self, name: &str) -> Result<Keyspace> {
         let opts = self.inner().opts.keyspaces.get(name).cloned();
@@ -400,7 +396,7 @@ impl Db {
     /// kv_api::restore_backup(dir.path().join("backups"), first.id, dir.path().join("old"))?;
     /// let old = kv_api::Db::open(dir.path().join("old"))?;
     /// assert_eq!(old.get("k")?.unwrap(), "v1");
-    /// # Ok::<(), kv_api::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn backup(&self, backup_dir: impl AsRef<Path>) -> Result<BackupInfo> {
         self.inner().check_open()?;

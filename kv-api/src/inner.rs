@@ -186,14 +186,17 @@ impl DbInner {
             .ok_or_else(|| Error::NoMergeOperator(meta.name.clone()))
     }
 
+    /// Reads one stored value as the engine holds it (header included).
+    pub fn get_raw(&self, meta: &KsMeta, key: &[u8], at: ReadAt<'_>) -> Result<Option<Bytes>> {
+        self.check_ks(meta)?;
+        self.store
+            .get(meta.id, key, at)
+            .map_err(|e| self.engine_err(meta, e))
+    }
+
     /// Reads and decodes one value (expired = absent).
     pub fn get(&self, meta: &KsMeta, key: &[u8], at: ReadAt<'_>) -> Result<Option<Bytes>> {
-        self.check_ks(meta)?;
-        let raw = self
-            .store
-            .get(meta.id, key, at)
-            .map_err(|e| self.engine_err(meta, e))?;
-        match raw {
+        match self.get_raw(meta, key, at)? {
             None => Ok(None),
             Some(b) => codec::decode_bytes(b, self.now()),
         }

@@ -62,7 +62,7 @@ enum Cursor {
 /// assert!(it.next().is_none());
 /// let rev: Vec<_> = db.iter().rev().map(|r| r.unwrap().0).collect();
 /// assert_eq!(rev, ["d", "c", "b", "a"]);
-/// # Ok::<(), kv_api::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Iter {
     db: Arc<DbInner>,
@@ -77,6 +77,8 @@ pub struct Iter {
     back_key: Option<Bytes>,
     done: bool,
     error: Option<Error>,
+    /// Yield stored values as they are (header included, expired ones too).
+    raw: bool,
 }
 
 impl Iter {
@@ -107,7 +109,15 @@ impl Iter {
             back_key: None,
             done: false,
             error,
+            raw: false,
         }
+    }
+
+    /// Makes the iterator yield stored values undecoded (for transaction iterators, which
+    /// fold buffered merges over them).
+    pub(crate) fn raw(mut self) -> Iter {
+        self.raw = true;
+        self
     }
 
     /// Makes `e` the next (and last) item.
@@ -186,6 +196,9 @@ impl Iter {
                 Ok(None) => {
                     self.done = true;
                     return None;
+                }
+                Ok(Some((k, stored))) if self.raw => {
+                    return Some(Ok((Slice::new(k), Slice::new(stored))));
                 }
                 Ok(Some((k, stored))) => match codec::decode_bytes(stored, self.now) {
                     Err(e) => {

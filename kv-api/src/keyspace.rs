@@ -27,7 +27,7 @@ use crate::slice::{Slice, Value};
 /// users.put("alice", "admin")?;
 /// assert_eq!(users.get("alice")?.unwrap(), "admin");
 /// assert!(db.get("alice")?.is_none(), "keyspaces are separate");
-/// # Ok::<(), kv_api::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct Keyspace {
@@ -79,7 +79,7 @@ impl Keyspace {
     /// assert!(db.get("session")?.is_some());
     /// clock.advance(Duration::from_secs(60));
     /// assert!(db.get("session")?.is_none());
-    /// # Ok::<(), kv_api::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn put_with_ttl(
         &self,
@@ -125,7 +125,7 @@ impl Keyspace {
     /// let got = db.multi_get(["a", "b"])?;
     /// assert_eq!(got[0].as_deref(), Some(&b"1"[..]));
     /// assert!(got[1].is_none());
-    /// # Ok::<(), kv_api::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn multi_get<K: AsRef<[u8]>>(
         &self,
@@ -183,7 +183,11 @@ impl Keyspace {
         self.db.check_key(key)?;
         self.db.check_value(operand)?;
         let mut ws = WriteSet::new();
-        ws.batch.merge(self.meta.id, key, operand);
+        ws.batch.merge(
+            self.meta.id,
+            key,
+            codec::encode_operand(operand, self.db.now()),
+        );
         ws.footprint.keys.push((self.meta.id, key.to_vec()));
         self.db.commit(ws, CommitMode::Plain).map(drop)
     }
@@ -208,7 +212,7 @@ impl Keyspace {
     /// }
     /// let keys: Vec<u8> = db.range([3u8]..=[5u8]).map(|r| r.unwrap().0[0]).collect();
     /// assert_eq!(keys, [3, 4, 5]);
-    /// # Ok::<(), kv_api::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
         Iter::new(

@@ -35,7 +35,7 @@
 //!         other => break other?,
 //!     }
 //! }
-//! # Ok::<(), kv_api::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! ## Map

@@ -57,7 +57,7 @@ pub trait MergeOperator: Send + Sync + 'static {
 /// db.merge(b"hits", 1u64.to_le_bytes())?;
 /// db.merge(b"hits", 41u64.to_le_bytes())?;
 /// assert_eq!(U64Add::decode(&db.get(b"hits")?.unwrap()), Some(42));
-/// # Ok::<(), kv_api::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct U64Add;

@@ -186,7 +186,8 @@ mod tests {
         assert_eq!(s, vec![1u8, 2, 3]);
         assert_eq!(Vec::<u8>::from(s.clone()), vec![1, 2, 3]);
         assert_eq!(Bytes::from(s.clone()), Bytes::from_static(&[1, 2, 3]));
-        assert!(Slice::from("a") < Slice::from("b"));
+        let (a, b) = (Slice::from("a"), Slice::from("b"));
+        assert!(a < b);
         assert!(Slice::default().is_empty());
         let b: &[u8] = s.borrow();
         assert_eq!(b, &[1, 2, 3]);

@@ -23,7 +23,7 @@ use crate::slice::{Slice, Value};
 /// db.put("k", "new")?;
 /// assert_eq!(snap.get(&db, "k")?.unwrap(), "old");
 /// assert_eq!(db.get("k")?.unwrap(), "new");
-/// # Ok::<(), kv_api::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct Snapshot {

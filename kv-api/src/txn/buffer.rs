@@ -22,7 +22,8 @@ pub(crate) enum BufOp {
     /// The stored encoding (header included).
     Put(Bytes),
     Delete,
-    /// Merge operands, oldest first, over whatever the store holds.
+    /// Stored merge operands (with their write time), oldest first, over whatever the store
+    /// holds.
     Merge(Vec<Vec<u8>>),
 }
 
@@ -125,35 +126,24 @@ impl WriteBuffer {
             .merge
             .clone()
             .ok_or_else(|| Error::NoMergeOperator(meta.name.clone()))?;
+        let operand = codec::encode_operand(operand, now);
         let kb = self.ks_mut(meta);
         let covered = kb.range_deleted(key);
-        let folded = match kb.entries.get_mut(key) {
+        let base: Option<&[u8]> = match kb.entries.get_mut(key) {
             Some(BufOp::Merge(ops)) => {
-                ops.push(operand.to_vec());
+                ops.push(operand);
                 return Ok(());
             }
-            Some(BufOp::Put(stored)) => {
-                let d = codec::decode(stored).map_err(Error::ValueEncoding)?;
-                let (base, expires) = if d.is_expired(now) {
-                    (None, None)
-                } else {
-                    (Some(d.value), d.expires_at)
-                };
-                let merged = codec::fold(&*op, key, base, &[operand.to_vec()])?;
-                codec::encode(&merged, expires)
-            }
-            Some(BufOp::Delete) => {
-                codec::encode(&codec::fold(&*op, key, None, &[operand.to_vec()])?, None)
-            }
-            None if covered => {
-                codec::encode(&codec::fold(&*op, key, None, &[operand.to_vec()])?, None)
-            }
+            Some(BufOp::Put(stored)) => Some(stored),
+            Some(BufOp::Delete) => None,
+            None if covered => None,
             None => {
-                kb.entries
-                    .insert(key.to_vec(), BufOp::Merge(vec![operand.to_vec()]));
+                kb.entries.insert(key.to_vec(), BufOp::Merge(vec![operand]));
                 return Ok(());
             }
         };
+        let folded =
+            codec::merge_stored(&*op, key, base, &[&operand]).map_err(Error::MergeFailed)?;
         kb.entries
             .insert(key.to_vec(), BufOp::Put(Bytes::from(folded)));
         Ok(())

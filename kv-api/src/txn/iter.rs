@@ -12,6 +12,7 @@ use std::collections::btree_map;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use lsm_core::store::KeyRange;
 
 use crate::codec;
@@ -136,22 +137,32 @@ impl<'t> TxnIter<'t> {
         }
     }
 
-    /// The visible value of a buffered entry over `base` (the store's value of the key, if it
-    /// has one); `None` if the entry hides the key.
-    fn resolve(&self, key: &[u8], op: &BufOp, base: Option<Value>) -> Result<Option<Value>> {
-        match op {
-            BufOp::Put(stored) => {
-                Ok(codec::decode_bytes(stored.clone(), self.now)?.map(Slice::new))
-            }
-            BufOp::Delete => Ok(None),
-            BufOp::Merge(ops) => {
+    /// The visible value of a key: its buffered entry (if any) over `base`, the store's stored
+    /// value of the key (if it has one); `None` if the key is hidden or expired.
+    fn resolve(
+        &self,
+        key: &[u8],
+        op: Option<&BufOp>,
+        base: Option<Value>,
+    ) -> Result<Option<Value>> {
+        let stored = match op {
+            None => base.map(Slice::into_bytes),
+            Some(BufOp::Put(stored)) => Some(stored.clone()),
+            Some(BufOp::Delete) => None,
+            Some(BufOp::Merge(ops)) => {
                 let m = self
                     .merge
                     .as_ref()
                     .ok_or_else(|| Error::NoMergeOperator(self.keyspace.clone()))?;
-                let v = codec::fold(&**m, key, base.as_deref(), ops)?;
-                Ok(Some(Slice::from(v)))
+                let refs: Vec<&[u8]> = ops.iter().map(Vec::as_slice).collect();
+                let merged = codec::merge_stored(&**m, key, base.as_deref(), &refs)
+                    .map_err(Error::MergeFailed)?;
+                Some(Bytes::from(merged))
             }
+        };
+        match stored {
+            Some(s) => Ok(codec::decode_bytes(s, self.now)?.map(Slice::new)),
+            None => Ok(None),
         }
     }
 
@@ -188,17 +199,18 @@ impl<'t> TxnIter<'t> {
                 Ordering::Greater => (None, b.take()),
                 Ordering::Equal => (a.take(), b.take()),
             };
-            match (buffered, stored) {
-                (None, Some(item)) => return Some(Ok(item)),
-                (Some((k, op)), base) => match self.resolve(k, op, base.map(|(_, v)| v)) {
-                    Ok(Some(v)) => return Some(Ok((Slice::copy_from(k), v))),
-                    Ok(None) => continue,
-                    Err(e) => {
-                        self.done = true;
-                        return Some(Err(e));
-                    }
-                },
+            let (key, op) = match (buffered, &stored) {
+                (Some((k, op)), _) => (Slice::copy_from(k), Some(op)),
+                (None, Some((k, _))) => (k.clone(), None),
                 (None, None) => continue,
+            };
+            match self.resolve(&key, op, stored.map(|(_, v)| v)) {
+                Ok(Some(v)) => return Some(Ok((key, v))),
+                Ok(None) => continue,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
             }
         }
         None

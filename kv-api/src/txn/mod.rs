@@ -76,7 +76,7 @@ struct ReadSet {
 /// assert_eq!(db.get("balance")?.unwrap(), 10u64.to_le_bytes(), "invisible until commit");
 /// tx.commit()?;
 /// assert_eq!(db.get("balance")?.unwrap(), 15u64.to_le_bytes());
-/// # Ok::<(), kv_api::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Transaction {
     db: Arc<DbInner>,
@@ -163,31 +163,32 @@ impl Transaction {
         }
     }
 
-    /// Reads the committed value, recording the read for validation if asked.
+    /// Reads the committed stored value (header included), recording the read for validation
+    /// if asked.
     fn store_get(&self, meta: &KsMeta, key: &[u8], record: bool) -> Result<Option<Bytes>> {
         if record {
             self.reads.borrow_mut().keys.push((meta.id, key.to_vec()));
         }
-        self.db.get(meta, key, self.at())
+        self.db.get_raw(meta, key, self.at())
     }
 
     fn read(&self, meta: &KsMeta, key: &[u8], record: bool) -> Result<Option<Value>> {
-        match self.buf.lookup(meta.id, key) {
-            Lookup::Op(BufOp::Put(stored)) => {
-                Ok(codec::decode_bytes(stored.clone(), self.db.now())?.map(Slice::new))
-            }
-            Lookup::Op(BufOp::Delete) | Lookup::RangeDeleted => Ok(None),
+        let stored = match self.buf.lookup(meta.id, key) {
+            Lookup::Op(BufOp::Put(stored)) => Some(stored.clone()),
+            Lookup::Op(BufOp::Delete) | Lookup::RangeDeleted => None,
             Lookup::Op(BufOp::Merge(ops)) => {
                 let op = self.db.merge_op(meta)?;
                 let base = self.store_get(meta, key, record)?;
-                Ok(Some(Slice::from(codec::fold(
-                    &**op,
-                    key,
-                    base.as_deref(),
-                    ops,
-                )?)))
+                let refs: Vec<&[u8]> = ops.iter().map(Vec::as_slice).collect();
+                let merged = codec::merge_stored(&**op, key, base.as_deref(), &refs)
+                    .map_err(Error::MergeFailed)?;
+                Some(Bytes::from(merged))
             }
-            Lookup::Miss => Ok(self.store_get(meta, key, record)?.map(Slice::new)),
+            Lookup::Miss => self.store_get(meta, key, record)?,
+        };
+        match stored {
+            Some(s) => Ok(codec::decode_bytes(s, self.db.now())?.map(Slice::new)),
+            None => Ok(None),
         }
     }
 
@@ -289,7 +290,7 @@ impl Transaction {
     /// tx.put(&db, "c", "3")?;
     /// let keys: Vec<_> = tx.range(&db, "a"..).map(|r| r.unwrap().0).collect();
     /// assert_eq!(keys, ["b", "c"]);
-    /// # Ok::<(), kv_api::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn range<'t, K: AsRef<[u8]>, R: RangeBounds<K>>(
         &'t self,
@@ -321,7 +322,8 @@ impl Transaction {
             Arc::clone(&ks.meta),
             range.clone(),
             self.snapshot.clone(),
-        );
+        )
+        .raw();
         if let Err(e) = checked {
             store.fail(e);
         }
@@ -450,7 +452,7 @@ impl Transaction {
     /// let b = w2.scan_for_update_skip_locked(&db, "job:".."job;", 2)?;
     /// assert_eq!(a.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), ["job:0", "job:1"]);
     /// assert_eq!(b.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), ["job:2", "job:3"]);
-    /// # Ok::<(), kv_api::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn scan_for_update_skip_locked<K: AsRef<[u8]>, R: RangeBounds<K>>(
         &mut self,
@@ -543,7 +545,7 @@ impl Transaction {
     /// tx.commit()?;
     /// assert!(db.contains_key("a")?);
     /// assert!(!db.contains_key("b")?);
-    /// # Ok::<(), kv_api::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn rollback_to_savepoint(&mut self) -> Result<()> {
         if !self.active {

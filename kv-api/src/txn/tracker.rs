@@ -126,6 +126,10 @@ impl Tracker {
         for (ks, key) in v.keys {
             if let Some(rec) = self.keys.get(ks).and_then(|m| m.get(key.as_slice())) {
                 if rec.pending > 0 || after(rec.seq) {
+                    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                    if N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 5000 == 0 {
+                        eprintln!("conflict key={:?} pending={} seq={} snap={} live={:?}", String::from_utf8_lossy(key), rec.pending, rec.seq, v.snapshot, self.live.keys().take(3).collect::<Vec<_>>());
+                    }
                     return false;
                 }
             }

@@ -12,6 +12,7 @@
 //!
 //! ```text
 //! blob     := free: extents ‖ npending: varint ‖ { txn: varint ‖ extents }{npending}
+//!             (this version writes npending <= 1: the pages the committing transaction freed)
 //! extents  := n: varint ‖ { gap: varint ‖ len_minus_1: varint }{n}
 //! ```
 //! `gap` is the distance from the end of the previous extent (0 for the first: its start);
@@ -136,19 +137,33 @@ impl FreeList {
             .chain(self.pending.iter().flat_map(|(_, p)| p.iter().copied()))
     }
 
-    /// The blob.
-    pub fn encode(&self) -> Vec<u8> {
+    /// The blob committed by transaction `txn`. Only what matters after a restart is kept
+    /// apart: with no reader left, pages freed before `txn` are reusable by the next
+    /// transaction, so they are stored as free, and only the pages `txn` itself freed stay
+    /// pending. (This keeps the blob one group long however long a snapshot pins pages.)
+    pub fn encode(&self, txn: u64) -> Vec<u8> {
         if self.free.is_empty() && self.pending.is_empty() {
             return Vec::new();
         }
+        let mut free: Vec<u32> = self.free.iter().copied().collect();
+        let mut newest: Vec<u32> = Vec::new();
+        for (t, pages) in &self.pending {
+            if *t >= txn {
+                newest.extend_from_slice(pages);
+            } else {
+                free.extend_from_slice(pages);
+            }
+        }
+        free.sort_unstable();
+        newest.sort_unstable();
         let mut buf = Vec::new();
-        put_extents(&mut buf, self.free.iter().copied());
-        put_varint(&mut buf, self.pending.len() as u64);
-        for (txn, pages) in &self.pending {
-            put_varint(&mut buf, *txn);
-            let mut sorted = pages.clone();
-            sorted.sort_unstable();
-            put_extents(&mut buf, sorted.into_iter());
+        put_extents(&mut buf, free.into_iter());
+        if newest.is_empty() {
+            put_varint(&mut buf, 0);
+        } else {
+            put_varint(&mut buf, 1);
+            put_varint(&mut buf, txn);
+            put_extents(&mut buf, newest.into_iter());
         }
         buf
     }
@@ -228,12 +243,25 @@ mod tests {
     #[test]
     fn round_trip_and_empty() {
         let fl = sample();
-        let blob = fl.encode();
+        let blob = fl.encode(8);
         let back = FreeList::decode(&blob, 6000, Path::new("f"), 0).unwrap();
-        assert_eq!(back.free, fl.free);
+        // Pages freed before transaction 8 are stored as free; 8's own stay pending.
+        let mut free = fl.free.clone();
+        free.extend([10, 11, 12]);
+        assert_eq!(back.free, free);
         let pend: Vec<_> = back.pending.iter().cloned().collect();
-        assert_eq!(pend, vec![(7, vec![10, 11, 12]), (8, vec![300])]);
-        assert!(FreeList::default().encode().is_empty());
+        assert_eq!(pend, vec![(8, vec![300])]);
+        assert!(FreeList::default().encode(1).is_empty());
+        // Several pending groups still decode (the format allows them).
+        let mut many = Vec::new();
+        put_extents(&mut many, [2u32, 3].into_iter());
+        put_varint(&mut many, 2);
+        put_varint(&mut many, 4);
+        put_extents(&mut many, [5u32].into_iter());
+        put_varint(&mut many, 6);
+        put_extents(&mut many, [9u32].into_iter());
+        let back = FreeList::decode(&many, 10, Path::new("f"), 0).unwrap();
+        assert_eq!(back.pending_count(), 2);
         assert_eq!(
             FreeList::decode(&[], 10, Path::new("f"), 0).unwrap(),
             FreeList::default()
@@ -242,10 +270,11 @@ mod tests {
 
     #[test]
     fn decode_rejects_damage() {
-        let blob = sample().encode();
+        let blob = sample().encode(8);
         // Out of file, truncated, trailing bytes.
         assert!(FreeList::decode(&blob, 1000, Path::new("f"), 0).is_err());
-        for cut in 0..blob.len() {
+        // (An empty blob is the empty list.)
+        for cut in 1..blob.len() {
             assert!(FreeList::decode(&blob[..cut], 6000, Path::new("f"), 0).is_err());
         }
         let mut long = blob.clone();
@@ -255,12 +284,12 @@ mod tests {
         let mut dup = FreeList::default();
         dup.free_now(5);
         dup.defer(3, vec![5]);
-        let e = FreeList::decode(&dup.encode(), 10, Path::new("f"), 0).unwrap_err();
+        let e = FreeList::decode(&dup.encode(3), 10, Path::new("f"), 0).unwrap_err();
         assert!(e.is_corruption());
         // Meta pages are never free.
         let mut meta = FreeList::default();
         meta.free_now(1);
-        assert!(FreeList::decode(&meta.encode(), 10, Path::new("f"), 0).is_err());
+        assert!(FreeList::decode(&meta.encode(1), 10, Path::new("f"), 0).is_err());
     }
 
     #[test]

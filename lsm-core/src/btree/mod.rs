@@ -14,6 +14,7 @@
 //! | `bulk.rs` | bottom-up bulk load of sorted input |
 //! | `writer.rs` | commit protocol, open and create |
 //! | `iter.rs` | the [`StoreIter`] over a pinned version |
+//! | `verify.rs` | a full consistency check of pages, order and page accounting |
 //! | `store.rs` | group commit, batches, merges, keyspaces, compaction filters, checkpoints |
 //!
 //! ## Concurrency
@@ -37,6 +38,7 @@ mod pool;
 mod store;
 mod tree;
 mod txn;
+mod verify;
 mod writer;
 
 #[cfg(test)]
@@ -49,6 +51,7 @@ pub use catalog::KsInfo;
 pub use meta::FORMAT_VERSION;
 pub use options::BTreeOptions;
 pub use store::{BTreeStats, BTreeStore, OpenReport};
+pub use verify::VerifyReport;
 
 use crate::types::KeyspaceId;
 

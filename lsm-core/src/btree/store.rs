@@ -246,6 +246,14 @@ impl BTreeStore {
         })
     }
 
+    /// The store's internals and the writer lock, for `verify`.
+    pub(super) fn writer_for_verify(
+        &self,
+    ) -> Result<(&Inner, parking_lot::MutexGuard<'_, Writer>)> {
+        self.inner.check_open()?;
+        Ok((&self.inner, self.inner.writer.lock()))
+    }
+
     /// What open found.
     pub fn open_report(&self) -> &OpenReport {
         &self.inner.report
@@ -754,7 +762,8 @@ impl Inner {
         };
         let txn = w.begin(&self.pager);
         let mut c = Cursor::new(root);
-        let scanned: Result<(Vec<(Vec<u8>, FilterDecision)>, Option<Vec<u8>>)> = (|| {
+        type Scan = (Vec<(Vec<u8>, FilterDecision)>, Option<Vec<u8>>);
+        let scanned: Result<Scan> = (|| {
             match &from {
                 Bound::Unbounded => c.seek_first(&txn)?,
                 Bound::Included(k) | Bound::Excluded(k) => c.seek_ge(&txn, k)?,

@@ -106,7 +106,7 @@ impl Writer {
         let usable = pager.geo.usable();
         let mut chain: Vec<u32> = Vec::new();
         let blob = loop {
-            let blob = txn.fl.encode();
+            let blob = txn.fl.encode(txn.id);
             if chain.len() * usable >= blob.len() {
                 break blob;
             }

@@ -86,6 +86,10 @@ pub trait RandomRwFile: Send + Sync {
     fn sync(&self) -> Result<()>;
     /// The file's current length.
     fn len(&self) -> Result<u64>;
+    /// True when the file is empty.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// Cuts the file to `len` bytes or pads it with zeros (durable after `sync`).
     fn set_len(&self, len: u64) -> Result<()>;
     /// The file's path, for error messages.

@@ -1,0 +1,272 @@
+//! Unit tests of the B+ tree: page formats here, engine behaviour in `engine.rs`.
+
+mod engine;
+
+use std::path::Path;
+
+use bytes::Bytes;
+
+use super::page::*;
+use crate::error::Error;
+
+const GEO: Geometry = Geometry { page_size: 512 };
+
+fn leaf() -> Node {
+    let mut n = Node {
+        gen: 7,
+        level: 0,
+        body: Body::Leaf(vec![
+            Entry {
+                key: Bytes::from_static(b""),
+                key_spill: None,
+                val: Val::Inline(Bytes::from_static(b"empty key")),
+            },
+            Entry {
+                key: Bytes::from_static(b"apple"),
+                key_spill: None,
+                val: Val::Inline(Bytes::new()),
+            },
+            Entry {
+                key: Bytes::from(vec![b'k'; 300]),
+                key_spill: Some(PageRef { page: 40, gen: 3 }),
+                val: Val::Spilled {
+                    at: PageRef { page: 50, gen: 6 },
+                    len: 100_000,
+                },
+            },
+        ]),
+        size: 0,
+    };
+    n.recompute_size();
+    n
+}
+
+fn branch() -> Node {
+    let mut n = Node {
+        gen: 9,
+        level: 2,
+        body: Body::Branch {
+            seps: vec![
+                Sep {
+                    key: Bytes::from_static(b"m"),
+                    spill: None,
+                },
+                Sep {
+                    key: Bytes::from(vec![b't'; 200]),
+                    spill: Some(PageRef { page: 77, gen: 8 }),
+                },
+            ],
+            children: vec![
+                PageRef { page: 2, gen: 1 },
+                PageRef { page: 3, gen: 2 },
+                PageRef { page: 4, gen: 9 },
+            ],
+        },
+        size: 0,
+    };
+    n.recompute_size();
+    n
+}
+
+/// Serves spilled keys of the sample nodes.
+fn spills(r: PageRef, len: u64) -> crate::Result<Bytes> {
+    match r.page {
+        40 => Ok(Bytes::from(vec![b'k'; len as usize])),
+        77 => Ok(Bytes::from(vec![b't'; len as usize])),
+        p => Err(Error::corruption("f", 0, format!("no spill at {p}"))),
+    }
+}
+
+fn loc(page: u32) -> Loc<'static> {
+    Loc {
+        path: Path::new("/db/strata.btree"),
+        page,
+        offset: GEO.offset(page),
+    }
+}
+
+fn decode(img: &[u8], page: u32, gen: u64, level: u8) -> crate::Result<Node> {
+    decode_node(
+        &Bytes::copy_from_slice(img),
+        loc(page),
+        gen,
+        level,
+        1 << 16,
+        &mut spills,
+    )
+}
+
+#[test]
+fn leaf_and_branch_round_trip() {
+    for (node, level) in [(leaf(), 0), (branch(), 2)] {
+        let img = encode_node(&node, 12, GEO).unwrap();
+        assert_eq!(img.len(), 512);
+        let back = decode(&img, 12, node.gen, level).unwrap();
+        assert_eq!(back, node);
+    }
+    let empty = Node::empty_leaf(3);
+    let img = encode_node(&empty, 5, GEO).unwrap();
+    assert_eq!(decode(&img, 5, 3, 0).unwrap(), empty);
+}
+
+#[test]
+fn every_flipped_bit_of_a_page_is_caught() {
+    let img = encode_node(&leaf(), 12, GEO).unwrap();
+    for i in 0..img.len() {
+        let mut bad = img.clone();
+        bad[i] ^= 1 << (i % 8);
+        let e = decode(&bad, 12, 7, 0).unwrap_err();
+        match e {
+            Error::Corruption { file, offset, .. } => {
+                assert_eq!(file, Path::new("/db/strata.btree"));
+                assert!(
+                    offset >= GEO.offset(12) && offset < GEO.offset(13),
+                    "offset {offset}"
+                );
+            }
+            other => panic!("flip at {i}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn wrong_page_gen_level_or_kind_is_caught() {
+    let img = encode_node(&leaf(), 12, GEO).unwrap();
+    // Misplaced (the page number is part of the checksum), stale, wrong level, wrong kind.
+    assert!(decode(&img, 13, 7, 0).unwrap_err().is_corruption());
+    let stale = decode(&img, 12, 8, 0).unwrap_err().to_string();
+    assert!(stale.contains("transaction 7"), "{stale}");
+    assert!(decode(&img, 12, 7, 1).unwrap_err().is_corruption());
+    let b = encode_node(&branch(), 12, GEO).unwrap();
+    assert!(decode(&b, 12, 9, 1).unwrap_err().is_corruption());
+    assert!(decode(&img[..20], 12, 7, 0).unwrap_err().is_corruption());
+}
+
+/// Re-seals a page whose body was altered, so that only the structural checks can object.
+fn reseal(mut img: Vec<u8>, page: u32, body_len: Option<usize>) -> Vec<u8> {
+    if let Some(n) = body_len {
+        img[20..24].copy_from_slice(&(n as u32).to_le_bytes());
+    }
+    seal(&mut img, page);
+    img
+}
+
+#[test]
+fn malformed_bodies_with_valid_checksums_are_corruption() {
+    let img = encode_node(&leaf(), 12, GEO).unwrap();
+    let body_len = leaf().size;
+    // Body length past the page, cut short, with trailing bytes, bad flags, unsorted keys.
+    let cases = vec![
+        reseal(img.clone(), 12, Some(600)),
+        reseal(img.clone(), 12, Some(body_len - 3)),
+        reseal(img.clone(), 12, Some(body_len + 1)),
+        {
+            let mut b = img.clone();
+            b[HEADER_LEN] = 0x80;
+            reseal(b, 12, None)
+        },
+        {
+            let mut b = img.clone();
+            b[6] = 200; // count
+            reseal(b, 12, None)
+        },
+    ];
+    for (i, c) in cases.into_iter().enumerate() {
+        let e = decode(&c, 12, 7, 0).unwrap_err();
+        assert!(e.is_corruption(), "case {i}: {e:?}");
+    }
+    // Keys out of order.
+    let mut n = leaf();
+    if let Body::Leaf(e) = &mut n.body {
+        e.swap(0, 1);
+    }
+    let img = encode_node(&n, 12, GEO).unwrap();
+    assert!(decode(&img, 12, 7, 0)
+        .unwrap_err()
+        .to_string()
+        .contains("not above"));
+    // A reference to a meta page, a key longer than the limit.
+    let mut n = branch();
+    if let Body::Branch { children, .. } = &mut n.body {
+        children[1].page = 1;
+    }
+    let img = encode_node(&n, 12, GEO).unwrap();
+    assert!(decode(&img, 12, 9, 2).is_err());
+    let img = encode_node(&leaf(), 12, GEO).unwrap();
+    let r = decode_node(&Bytes::from(img), loc(12), 7, 0, 100, &mut spills);
+    assert!(r.unwrap_err().to_string().contains("exceeds the limit"));
+}
+
+#[test]
+fn oversized_node_is_refused_by_the_encoder() {
+    let mut n = Node::empty_leaf(1);
+    let e = Entry {
+        key: Bytes::from(vec![1u8; 100]),
+        key_spill: None,
+        val: Val::Inline(Bytes::from(vec![2u8; 100])),
+    };
+    if let Body::Leaf(v) = &mut n.body {
+        for i in 0..3 {
+            let mut x = e.clone();
+            x.key = Bytes::from(vec![i; 100]);
+            v.push(x);
+        }
+    }
+    n.recompute_size();
+    assert!(n.size > GEO.usable());
+    assert!(encode_node(&n, 2, GEO).is_err());
+}
+
+#[test]
+fn overflow_runs_round_trip_and_detect_damage() {
+    for len in [0usize, 1, 479, 480, 481, 5000] {
+        let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+        let raw = encode_run(&data, 30, 4, GEO);
+        assert_eq!(raw.len() as u64, GEO.run_pages(len as u64) * 512);
+        let at = PageRef { page: 30, gen: 4 };
+        let p = Path::new("f");
+        assert_eq!(decode_run(&raw, at, len as u64, GEO, p).unwrap(), data);
+        assert!(decode_run(&raw, PageRef { page: 30, gen: 5 }, len as u64, GEO, p).is_err());
+        assert!(decode_run(&raw, PageRef { page: 31, gen: 4 }, len as u64, GEO, p).is_err());
+        for i in (0..raw.len()).step_by(97) {
+            let mut bad = raw.clone();
+            bad[i] ^= 0x40;
+            assert!(
+                decode_run(&bad, at, len as u64, GEO, p).is_err(),
+                "len {len} flip {i}"
+            );
+        }
+        if len > 0 {
+            // A length that disagrees with the run.
+            assert!(decode_run(&raw, at, len as u64 - 1, GEO, p).is_err());
+        }
+    }
+}
+
+#[test]
+fn geometry() {
+    assert_eq!(GEO.usable(), 480);
+    assert_eq!(GEO.max_entry(), 120);
+    assert_eq!(GEO.run_pages(0), 1);
+    assert_eq!(GEO.run_pages(960), 2);
+    assert_eq!(GEO.run_pages(961), 3);
+    assert_eq!(varint_len(127), 1);
+    assert_eq!(varint_len(128), 2);
+    assert_eq!(varint_len(u64::MAX), 10);
+    assert_eq!(
+        super::txn::shortest_separator(b"abc", b"abd"),
+        Bytes::from_static(b"abd")
+    );
+    assert_eq!(
+        super::txn::shortest_separator(b"ab", b"abzz"),
+        Bytes::from_static(b"abz")
+    );
+    assert_eq!(
+        super::txn::shortest_separator(b"a", b"b"),
+        Bytes::from_static(b"b")
+    );
+    assert_eq!(
+        super::txn::shortest_separator(b"", b"\0"),
+        Bytes::from_static(b"\0")
+    );
+}
