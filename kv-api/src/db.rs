@@ -351,6 +351,11 @@ impl Db {
         Ok(self.inner().store.flush()?)
     }
 
+    /// Compacts the whole default keyspace now (see [`Keyspace::compact`]).
+    pub fn compact(&self) -> Result<()> {
+        self.default.compact()
+    }
+
     /// Compacts `range` of the default keyspace now (see [`Keyspace::compact_range`]).
     pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
         self.default.compact_range(range)

@@ -2,13 +2,15 @@
 //! pipeline all writes go through.
 //!
 //! ## The write rule (plain writes, batches, transaction commits)
-//! 1. Take exclusive locks on every point key written (sorted, so plain writers never deadlock
-//!    each other). Plain writes and batches *wait* for locks held by pessimistic transactions
-//!    (up to the lock timeout, with deadlock detection), like a one-statement pessimistic
-//!    transaction; optimistic commits never wait: a held lock means someone is about to write
-//!    the key, so the commit fails with `Conflict`. Range deletes take no locks.
+//! 1. Take exclusive locks on every point key written, in key order. Plain writes, batches and
+//!    optimistic commits *wait* for a lock held by someone else — a pessimistic transaction, or
+//!    another write in flight — up to the lock timeout, with deadlock detection, like a
+//!    one-statement pessimistic transaction. (Waiting, rather than failing at once, keeps an
+//!    optimistic retry loop from spinning while the holder finishes; an optimistic commit that
+//!    waited for a writer of its key then fails validation, and its retry sees the new value.)
+//!    Range deletes take no locks. Pessimistic commits already hold their locks.
 //! 2. Under the tracker mutex: validate (optimistic commits only) and register the footprint as
-//!    pending.
+//!    pending. (Plain writes of point keys skip this step: see `write_blind`.)
 //! 3. Write the batch to the store (outside every kv-api lock, so group commit works).
 //! 4. Finalize the footprint with the sequence number the store returned, release the locks.
 
@@ -16,6 +18,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use lsm_core::store::{ReadAt, Store};
@@ -80,8 +83,8 @@ impl WriteSet {
 pub(crate) enum CommitMode<'a> {
     /// Wait for locks; no validation.
     Plain,
-    /// Try locks (a held one is a conflict) and validate.
-    Optimistic(Owner, Validation<'a>),
+    /// Wait for locks (up to the timeout), then validate.
+    Optimistic(Owner, Validation<'a>, Duration),
     /// The owner already holds every lock; no validation; locks stay held.
     Pessimistic,
 }
@@ -207,7 +210,7 @@ impl DbInner {
     pub fn commit(&self, ws: WriteSet, mode: CommitMode<'_>) -> Result<u64> {
         self.check_open()?;
         if ws.batch.is_empty() {
-            if let CommitMode::Optimistic(_, v) = &mode {
+            if let CommitMode::Optimistic(_, v, _) = &mode {
                 if !self.tracker.lock().validate(v) {
                     return Err(Error::Conflict);
                 }
@@ -216,42 +219,48 @@ impl DbInner {
         }
         let mut footprint = ws.footprint;
         footprint.normalize();
+        let (lock_owner, timeout) = match &mode {
+            CommitMode::Plain => (Some(self.new_owner()), self.opts.lock_timeout),
+            CommitMode::Optimistic(owner, _, timeout) => (Some(*owner), *timeout),
+            CommitMode::Pessimistic => (None, self.opts.lock_timeout),
+        };
         let footprint = Arc::new(footprint);
         let keys = || footprint.keys.iter().map(|(k, x)| (*k, x.as_slice()));
-        let lock_owner = match &mode {
-            CommitMode::Plain => {
-                let owner = self.new_owner();
-                for (i, (ks, key)) in footprint.keys.iter().enumerate() {
-                    if let Err(e) = self.locks.lock(
-                        owner,
-                        *ks,
-                        key,
-                        LockMode::Exclusive,
-                        self.opts.lock_timeout,
-                    ) {
-                        self.locks.unlock(owner, keys().take(i));
+        if let Some(owner) = lock_owner {
+            for (i, (ks, key)) in footprint.keys.iter().enumerate() {
+                if let Err(e) = self
+                    .locks
+                    .lock(owner, *ks, key, LockMode::Exclusive, timeout)
+                {
+                    self.locks.unlock(owner, keys().take(i));
+                    if matches!(mode, CommitMode::Plain) {
+                        // Transactions count their own outcomes.
                         self.counters.count_error(&e);
-                        return Err(e);
                     }
+                    return Err(e);
                 }
-                Some(owner)
             }
-            CommitMode::Optimistic(owner, _) => {
-                for (i, (ks, key)) in footprint.keys.iter().enumerate() {
-                    if !self.locks.try_lock(*owner, *ks, key, LockMode::Exclusive) {
-                        self.locks.unlock(*owner, keys().take(i));
-                        return Err(Error::Conflict);
-                    }
-                }
-                Some(*owner)
-            }
-            CommitMode::Pessimistic => None,
+        }
+        let result = if matches!(mode, CommitMode::Plain) && footprint.ranges.is_empty() {
+            self.write_blind(ws.batch, Arc::clone(&footprint))
+        } else {
+            self.record_and_write(ws.batch, Arc::clone(&footprint), &mode)
         };
-        let result = self.record_and_write(ws.batch, Arc::clone(&footprint), &mode);
         if let Some(owner) = lock_owner {
             self.locks.unlock(owner, keys());
         }
         result
+    }
+
+    /// Steps 2-4 for a plain write of point keys, whose locks are held. Such a write reads
+    /// nothing, so it never needs to be seen as pending: an optimistic commit that writes one
+    /// of its keys waits for its locks, and one that only read a key it writes can be
+    /// serialized before it. It is recorded only if a live optimistic transaction's snapshot
+    /// predates it — with no transaction open, a plain write costs no table entry.
+    fn write_blind(&self, batch: RawBatch, footprint: Arc<Footprint>) -> Result<u64> {
+        let seq = self.store.write(batch)?.0;
+        self.tracker.lock().record_finished(seq, footprint);
+        Ok(seq)
     }
 
     fn record_and_write(
@@ -262,7 +271,7 @@ impl DbInner {
     ) -> Result<u64> {
         let ticket = {
             let mut t = self.tracker.lock();
-            if let CommitMode::Optimistic(_, v) = mode {
+            if let CommitMode::Optimistic(_, v, _) = mode {
                 if !t.validate(v) {
                     return Err(Error::Conflict);
                 }

@@ -233,6 +233,15 @@ impl Keyspace {
         )
     }
 
+    /// Compacts the whole keyspace now (see [`Keyspace::compact_range`]).
+    pub fn compact(&self) -> Result<()> {
+        self.db.check_ks(&self.meta)?;
+        self.db
+            .store
+            .compact_range(self.meta.id, lsm_core::store::KeyRange::all())
+            .map_err(|e| self.db.engine_err(&self.meta, e))
+    }
+
     /// Rewrites the data in `range` now: obsolete versions, tombstones and expired entries are
     /// dropped (how thoroughly depends on the engine).
     pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {

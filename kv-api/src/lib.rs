@@ -61,10 +61,10 @@
 //! * **Plain writes and transactions.** Every write — `put`, `delete`, `merge`, [`Db::write`],
 //!   and transaction commits — is recorded in the recent-commit table, so an optimistic
 //!   transaction whose snapshot predates it conflicts if it wrote (or, serializable, read) the
-//!   same key. Plain writes also respect pessimistic locks: they wait for a key locked by a
-//!   pessimistic transaction (up to [`Options::lock_timeout`], then [`Error::LockTimeout`]),
-//!   exactly like a one-statement pessimistic transaction. Range deletes are recorded but do
-//!   not wait for locks.
+//!   same key. Every write also takes the exclusive locks of its keys while it is applied, so
+//!   plain writes respect pessimistic locks: they wait for a key locked by a pessimistic
+//!   transaction (up to [`Options::lock_timeout`], then [`Error::LockTimeout`]), exactly like
+//!   a one-statement pessimistic transaction. Range deletes are recorded but take no locks.
 //! * **Durability** follows the engine's [`SyncMode`]: a write that returned is durable
 //!   (`Always`/`Group`) or survives a process crash (`Never`). Batches and commits are atomic.
 //!

@@ -308,14 +308,14 @@ fn pessimistic_locks_block_writers_until_timeout() {
         let mut opt = db.transaction();
         opt.put(&db, "x", n(7)).unwrap();
         assert!(
-            matches!(opt.commit(), Err(Error::Conflict)),
-            "optimistic commits do not wait"
+            matches!(opt.commit(), Err(Error::LockTimeout)),
+            "optimistic commits wait for locks too"
         );
         t1.put(&db, "x", n(v + 1)).unwrap();
         t1.commit().unwrap();
         assert_eq!(u64_of(&t2.get_for_update(&db, "x").unwrap().unwrap()), 2);
         t2.rollback().unwrap();
-        assert_eq!(db.stats().lock_timeouts, 2);
+        assert_eq!(db.stats().lock_timeouts, 3);
 
         // Shared locks: readers share, writers wait.
         let mut r1 = db.transaction_pessimistic();

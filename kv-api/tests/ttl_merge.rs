@@ -89,7 +89,7 @@ fn compaction_removes_expired_entries_for_good() {
         db.flush().unwrap();
         clock.advance(MIN);
         assert_eq!(db.prefix("t").count(), 0);
-        db.compact_range::<&[u8], _>(..).unwrap();
+        db.compact().unwrap();
         // Rewind the clock: data that compaction removed cannot come back, data it kept would.
         clock.set(10_000);
         assert_eq!(
@@ -126,7 +126,7 @@ fn merge_counters_fold_on_read_and_survive_reopen() {
             let all: Vec<u64> = db.iter().map(|r| u64_of(&r.unwrap().1)).collect();
             assert_eq!(all[0], 501);
             assert_eq!(all.len(), 5);
-            db.compact_range::<&[u8], _>(..).unwrap();
+            db.compact().unwrap();
             assert_eq!(
                 u64_of(&db.get("c").unwrap().unwrap()),
                 501,
@@ -182,7 +182,7 @@ fn merges_compose_with_ttl() {
             "no expiry without a base"
         );
         db.flush().unwrap();
-        db.compact_range::<&[u8], _>(..).unwrap();
+        db.compact().unwrap();
         assert_eq!(u64_of(&db.get("window").unwrap().unwrap()), 1);
     }
 }

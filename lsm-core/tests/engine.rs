@@ -177,7 +177,9 @@ fn a_foreign_directory_is_not_a_database() {
     }
     let fs = MemFs::new();
     fs.create_dir_all(Path::new("/db")).unwrap();
-    fs.create(Path::new("/db/000007.log")).unwrap();
+    let mut wal = fs.create(Path::new("/db/000007.log")).unwrap();
+    wal.append(b"some record").unwrap();
+    wal.sync().unwrap();
     assert!(matches!(
         LsmDb::open("/db", mem_opts(&fs)),
         Err(Error::NotADatabase { .. })
@@ -760,5 +762,25 @@ fn writes_stall_at_the_l0_stop_trigger_and_resume() {
     assert_eq!(
         collect_forward(&mut *db.iter(KS, KeyRange::all(), ReadAt::Latest).unwrap()).len(),
         3000
+    );
+}
+
+/// Regression (found by the SIGKILL test): a process killed while *creating* a database, after
+/// the first WAL file existed but before `CURRENT` did, left a directory that the next open
+/// refused as "not a Strata database".
+#[test]
+fn an_interrupted_creation_is_finished_on_the_next_open() {
+    let fs = MemFs::new();
+    fs.create_dir_all(Path::new("/db")).unwrap();
+    fs.create(Path::new("/db/000002.log")).unwrap();
+    let mut m = fs.create(Path::new("/db/MANIFEST-000003")).unwrap();
+    m.append(b"partial").unwrap();
+    let db = LsmDb::open("/db", mem_opts(&fs)).unwrap();
+    put(&db, b"k", b"v").unwrap();
+    drop(db);
+    let db = LsmDb::open("/db", mem_opts(&fs)).unwrap();
+    assert_eq!(
+        db.get(KS, b"k", ReadAt::Latest).unwrap().as_deref(),
+        Some(&b"v"[..])
     );
 }

@@ -126,10 +126,6 @@ impl Tracker {
         for (ks, key) in v.keys {
             if let Some(rec) = self.keys.get(ks).and_then(|m| m.get(key.as_slice())) {
                 if rec.pending > 0 || after(rec.seq) {
-                    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                    if N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 5000 == 0 {
-                        eprintln!("conflict key={:?} pending={} seq={} snap={} live={:?}", String::from_utf8_lossy(key), rec.pending, rec.seq, v.snapshot, self.live.keys().take(3).collect::<Vec<_>>());
-                    }
                     return false;
                 }
             }
@@ -175,6 +171,27 @@ impl Tracker {
         }
         self.pending.insert(ticket, f);
         ticket
+    }
+
+    /// Records a blind write that is already visible at `seq`, if a live snapshot predates it
+    /// (otherwise no transaction can ever conflict with it).
+    pub fn record_finished(&mut self, seq: u64, f: Arc<Footprint>) {
+        if self.live.keys().next().is_none_or(|&oldest| oldest >= seq) {
+            return;
+        }
+        for (ks, key) in &f.keys {
+            let m = self.keys.entry(*ks).or_default();
+            match m.get_mut(key.as_slice()) {
+                Some(rec) => rec.seq = rec.seq.max(seq),
+                None => {
+                    m.insert(key.clone(), KeyRec { seq, pending: 0 });
+                }
+            }
+        }
+        if !f.ranges.is_empty() {
+            self.ranged += 1;
+        }
+        self.commits.insert(seq, f);
     }
 
     /// Finalizes a commit: `seq` is its sequence number, or `None` if the write failed (then it
@@ -342,6 +359,20 @@ mod tests {
         t.end(10);
         assert_eq!(t.sizes().1, 1, "commit 15 pruned too");
         assert!(!ok(&t, 20, &["c"], &[]));
+    }
+
+    #[test]
+    fn finished_blind_writes_are_recorded_only_for_older_snapshots() {
+        let mut t = Tracker::default();
+        t.record_finished(5, fp(&["a"], &[]));
+        assert_eq!(t.sizes(), (0, 0, 0), "nobody to conflict with");
+        t.begin(7);
+        t.record_finished(7, fp(&["a"], &[]));
+        assert_eq!(t.sizes().0, 0, "visible to the snapshot");
+        t.record_finished(8, fp(&["a"], &[]));
+        assert!(!ok(&t, 7, &["a"], &[]));
+        t.end(7);
+        assert_eq!(t.sizes(), (0, 0, 0));
     }
 
     #[test]

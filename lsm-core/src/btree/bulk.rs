@@ -53,12 +53,7 @@ impl<'t, 'a> Builder<'t, 'a> {
                 }
             };
             self.levels.push(LevelBuf {
-                node: Node {
-                    gen: self.txn.id,
-                    level,
-                    body,
-                    size: 0,
-                },
+                node: Node::new(self.txn.id, level, body),
                 sep_before: None,
                 finished: 0,
             });
@@ -110,15 +105,7 @@ impl<'t, 'a> Builder<'t, 'a> {
                 children: Vec::new(),
             },
         };
-        let node = std::mem::replace(
-            &mut lb.node,
-            Node {
-                gen,
-                level: l as u8,
-                body: empty,
-                size: 0,
-            },
-        );
+        let node = std::mem::replace(&mut lb.node, Node::new(gen, l as u8, empty));
         let sep = std::mem::replace(&mut lb.sep_before, next_sep);
         lb.finished += 1;
         let r = self.txn.place(None, node)?;

@@ -62,16 +62,19 @@ impl FreeList {
         self.pending.iter().map(|(_, p)| p.len()).sum()
     }
 
-    /// Makes every page freed by a transaction `<= upto` reusable.
-    pub fn release(&mut self, upto: u64) {
+    /// Makes every page freed by a transaction `<= upto` reusable; returns them.
+    pub fn release(&mut self, upto: u64) -> Vec<u32> {
+        let mut out = Vec::new();
         while let Some((t, _)) = self.pending.front() {
             if *t > upto {
                 break;
             }
             if let Some((_, pages)) = self.pending.pop_front() {
-                self.free.extend(pages);
+                self.free.extend(pages.iter().copied());
+                out.extend(pages);
             }
         }
+        out
     }
 
     /// Takes the lowest free page.
@@ -297,9 +300,9 @@ mod tests {
         let mut fl = sample();
         assert_eq!(fl.free_count(), 7);
         assert_eq!(fl.pending_count(), 4);
-        fl.release(6);
+        assert!(fl.release(6).is_empty());
         assert_eq!(fl.pending_count(), 4);
-        fl.release(7);
+        assert_eq!(fl.release(7), vec![12, 10, 11]);
         assert_eq!(fl.pending_count(), 1);
         assert_eq!(fl.alloc(), Some(2));
         // 9..=12 is now a run of four (9 free, 10-12 released).

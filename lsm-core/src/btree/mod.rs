@@ -1,4 +1,4 @@
-//! The B+ tree engine: [`BTreeStore`] implements [`Store`] over one page file of copy-on-write
+//! The B+ tree engine: [`BTreeStore`] implements [`crate::store::Store`] over one page file of copy-on-write
 //! B+ trees (one per keyspace, plus a catalog tree), in the family of LMDB.
 //!
 //! | file | what |
@@ -13,7 +13,7 @@
 //! | `txn.rs` | copy-on-write insert, delete (merge/redistribute), range delete |
 //! | `bulk.rs` | bottom-up bulk load of sorted input |
 //! | `writer.rs` | commit protocol, open and create |
-//! | `iter.rs` | the [`StoreIter`] over a pinned version |
+//! | `iter.rs` | the `StoreIter` over a pinned version |
 //! | `verify.rs` | a full consistency check of pages, order and page accounting |
 //! | `store.rs` | group commit, batches, merges, keyspaces, compaction filters, checkpoints |
 //!

@@ -135,7 +135,7 @@ pub enum Body {
 }
 
 /// A decoded leaf or branch page.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Node {
     /// Transaction id that wrote (or is writing) the page.
     pub gen: u64,
@@ -145,6 +145,38 @@ pub struct Node {
     pub body: Body,
     /// Encoded body size in bytes, kept up to date by the mutators.
     pub size: usize,
+    /// The first 8 bytes (big-endian, zero-padded) of every key or separator: a compact array
+    /// that binary search walks instead of chasing each key. Built for cached (immutable)
+    /// nodes only; a copy made for changing starts without one.
+    pub index: Option<Box<[u64]>>,
+}
+
+impl Clone for Node {
+    fn clone(&self) -> Node {
+        Node {
+            gen: self.gen,
+            level: self.level,
+            body: self.body.clone(),
+            size: self.size,
+            index: None,
+        }
+    }
+}
+
+impl PartialEq for Node {
+    fn eq(&self, o: &Node) -> bool {
+        self.gen == o.gen && self.level == o.level && self.body == o.body && self.size == o.size
+    }
+}
+
+impl Eq for Node {}
+
+/// The search prefix of a key.
+fn prefix(k: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = k.len().min(8);
+    b[..n].copy_from_slice(&k[..n]);
+    u64::from_be_bytes(b)
 }
 
 /// Bytes of a LEB128 varint.
@@ -211,12 +243,79 @@ impl Geometry {
 impl Node {
     /// An empty leaf written by `gen`.
     pub fn empty_leaf(gen: u64) -> Node {
-        Node {
+        Node::new(gen, 0, Body::Leaf(Vec::new()))
+    }
+
+    /// A node with its size computed.
+    pub fn new(gen: u64, level: u8, body: Body) -> Node {
+        let mut n = Node {
             gen,
-            level: 0,
-            body: Body::Leaf(Vec::new()),
+            level,
+            body,
             size: 0,
+            index: None,
+        };
+        n.recompute_size();
+        n
+    }
+
+    /// Builds the search index (for a node about to be cached).
+    pub fn build_index(&mut self) {
+        self.index = Some(match &self.body {
+            Body::Leaf(e) => e.iter().map(|x| prefix(&x.key)).collect(),
+            Body::Branch { seps, .. } => seps.iter().map(|s| prefix(&s.key)).collect(),
+        });
+    }
+
+    fn key_at(&self, i: usize) -> &[u8] {
+        match &self.body {
+            Body::Leaf(e) => &e[i].key,
+            Body::Branch { seps, .. } => &seps[i].key,
         }
+    }
+
+    fn key_count(&self) -> usize {
+        match &self.body {
+            Body::Leaf(e) => e.len(),
+            Body::Branch { seps, .. } => seps.len(),
+        }
+    }
+
+    /// The first index whose key is `> key` (`upper`) or `>= key`.
+    pub fn bound(&self, key: &[u8], upper: bool) -> usize {
+        let (mut lo, mut hi) = (0, self.key_count());
+        if let Some(ix) = self.index.as_deref().filter(|ix| ix.len() == hi) {
+            // Keys with a smaller prefix are smaller than `key`, larger ones larger: only the
+            // run with an equal prefix needs comparing in full.
+            let p = prefix(key);
+            lo = ix.partition_point(|x| *x < p);
+            hi = lo + ix[lo..].partition_point(|x| *x == p);
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let k = self.key_at(mid);
+            if if upper { k <= key } else { k < key } {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// Leaf: `Ok(i)` when entry `i` has `key`, else `Err(where it would go)`.
+    pub fn search(&self, key: &[u8]) -> std::result::Result<usize, usize> {
+        let i = self.bound(key, false);
+        if i < self.key_count() && self.key_at(i) == key {
+            Ok(i)
+        } else {
+            Err(i)
+        }
+    }
+
+    /// Branch: the child that holds `key`.
+    pub fn child_index(&self, key: &[u8]) -> usize {
+        self.bound(key, true)
     }
 
     /// Number of entries (leaf) or children (branch).
@@ -254,7 +353,7 @@ impl Node {
                 .map(|s| s.key.len())
                 .sum(),
         };
-        page_size + self.len() * 64 + spilled + 96
+        page_size + self.len() * 72 + spilled + 96
     }
 }
 
@@ -367,21 +466,30 @@ pub fn check_page(page: &[u8], loc: Loc<'_>, kind: u8, gen: u64) -> Result<Heade
     Ok(hdr)
 }
 
-fn put_ref(buf: &mut Vec<u8>, r: PageRef) {
+fn put_ref(buf: &mut Appender<'_>, r: PageRef) {
     buf.extend_from_slice(&r.page.to_le_bytes());
     buf.extend_from_slice(&r.gen.to_le_bytes());
 }
 
 /// Encodes a node into a full page image for `page_no` (checksum included).
+#[cfg(test)]
 pub fn encode_node(node: &Node, page_no: u32, geo: Geometry) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(geo.page_size);
+    encode_node_into(node, page_no, geo, &mut buf)?;
+    Ok(buf)
+}
+
+/// Appends the full page image of a node for `page_no` to `out` (exactly `page_size` bytes).
+pub fn encode_node_into(node: &Node, page_no: u32, geo: Geometry, out: &mut Vec<u8>) -> Result<()> {
     if node.size > geo.usable() {
         return Err(Error::InvalidArgument(format!(
             "internal error: node of {} bytes does not fit a page",
             node.size
         )));
     }
-    let mut buf = Vec::with_capacity(geo.page_size);
-    buf.resize(HEADER_LEN, 0);
+    let start = out.len();
+    out.resize(start + HEADER_LEN, 0);
+    let mut buf = Appender { out, start };
     let (kind, count) = match &node.body {
         Body::Leaf(entries) => {
             for e in entries {
@@ -393,18 +501,18 @@ pub fn encode_node(node: &Node, page_no: u32, geo: Geometry) -> Result<Vec<u8>> 
                     flags |= FLAG_VAL_SPILLED;
                 }
                 buf.push(flags);
-                put_varint(&mut buf, e.key.len() as u64);
+                put_varint(buf.out, e.key.len() as u64);
                 match e.key_spill {
                     Some(r) => put_ref(&mut buf, r),
                     None => buf.extend_from_slice(&e.key),
                 }
                 match &e.val {
                     Val::Inline(v) => {
-                        put_varint(&mut buf, v.len() as u64);
+                        put_varint(buf.out, v.len() as u64);
                         buf.extend_from_slice(v);
                     }
                     Val::Spilled { at, len } => {
-                        put_varint(&mut buf, *len);
+                        put_varint(buf.out, *len);
                         put_ref(&mut buf, *at);
                     }
                 }
@@ -424,7 +532,7 @@ pub fn encode_node(node: &Node, page_no: u32, geo: Geometry) -> Result<Vec<u8>> 
                 } else {
                     0
                 });
-                put_varint(&mut buf, s.key.len() as u64);
+                put_varint(buf.out, s.key.len() as u64);
                 match s.spill {
                     Some(r) => put_ref(&mut buf, r),
                     None => buf.extend_from_slice(&s.key),
@@ -436,14 +544,16 @@ pub fn encode_node(node: &Node, page_no: u32, geo: Geometry) -> Result<Vec<u8>> 
     };
     let body_len = buf.len() - HEADER_LEN;
     if body_len != node.size || count > usize::from(u16::MAX) {
+        buf.out.truncate(start);
         return Err(Error::InvalidArgument(format!(
             "internal error: node size {} but {body_len} bytes encoded",
             node.size
         )));
     }
-    buf.resize(geo.page_size, 0);
+    buf.out.resize(start + geo.page_size, 0);
+    let page = &mut buf.out[start..];
     put_header(
-        &mut buf,
+        page,
         &Header {
             kind,
             level: node.level,
@@ -453,8 +563,26 @@ pub fn encode_node(node: &Node, page_no: u32, geo: Geometry) -> Result<Vec<u8>> 
             body_len,
         },
     );
-    seal(&mut buf, page_no);
-    Ok(buf)
+    seal(page, page_no);
+    Ok(())
+}
+
+/// Appends to the tail of a shared buffer; `len` counts from the page's start.
+struct Appender<'a> {
+    out: &'a mut Vec<u8>,
+    start: usize,
+}
+
+impl Appender<'_> {
+    fn len(&self) -> usize {
+        self.out.len() - self.start
+    }
+    fn push(&mut self, b: u8) {
+        self.out.push(b);
+    }
+    fn extend_from_slice(&mut self, b: &[u8]) {
+        self.out.extend_from_slice(b);
+    }
 }
 
 /// Reads a spilled key of `len` bytes from the run at a reference (supplied by the pager).
@@ -537,12 +665,15 @@ pub fn decode_node(
     if d.pos != body.len() {
         return Err(d.err(d.pos, "bytes after the last entry"));
     }
-    Ok(Node {
+    let mut node = Node {
         gen,
         level,
         body: node_body,
         size: hdr.body_len,
-    })
+        index: None,
+    };
+    node.build_index();
+    Ok(node)
 }
 
 struct Decoder<'a> {

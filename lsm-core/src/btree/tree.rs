@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 
-use super::page::{Body, Entry, Node, PageRef, Sep, Val};
+use super::page::{Body, Entry, Node, PageRef, Val};
 
 /// A tree's root. `height` 0 is the empty tree; 1 is a single leaf.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,11 +30,6 @@ pub trait PageSource {
     fn node(&self, r: PageRef, level: u8) -> Result<Arc<Node>>;
     /// The bytes of a value.
     fn value(&self, v: &Val) -> Result<Bytes>;
-}
-
-/// Index of the child of a branch that holds `key`.
-pub fn child_index(seps: &[Sep], key: &[u8]) -> usize {
-    seps.partition_point(|s| s.key.as_ref() <= key)
 }
 
 /// The level below a branch at `level`.
@@ -54,15 +49,12 @@ pub fn get(src: &dyn PageSource, root: Root, key: &[u8]) -> Result<Option<Val>> 
     loop {
         let n = src.node(r, level)?;
         match &n.body {
-            Body::Branch { seps, children } => {
-                r = children[child_index(seps, key)];
+            Body::Branch { children, .. } => {
+                r = children[n.child_index(key)];
                 level = below(level)?;
             }
             Body::Leaf(entries) => {
-                return Ok(entries
-                    .binary_search_by(|e| e.key.as_ref().cmp(key))
-                    .ok()
-                    .map(|i| entries[i].val.clone()));
+                return Ok(n.search(key).ok().map(|i| entries[i].val.clone()));
             }
         }
     }
@@ -168,8 +160,8 @@ impl Cursor {
         };
         loop {
             match &node.body {
-                Body::Branch { seps, children } => {
-                    let i = child_index(seps, key);
+                Body::Branch { children, .. } => {
+                    let i = node.child_index(key);
                     let child = src.node(children[i], below(node.level)?)?;
                     self.stack.push((node, i));
                     node = child;
@@ -188,11 +180,9 @@ impl Cursor {
             return Ok(());
         }
         if let Some((n, i)) = self.stack.last_mut() {
-            if let Body::Leaf(e) = &n.body {
-                *i = e.partition_point(|x| x.key.as_ref() < key);
-                if *i >= e.len() {
-                    return self.next_leaf(src);
-                }
+            *i = n.bound(key, false);
+            if *i >= n.len() {
+                return self.next_leaf(src);
             }
         }
         Ok(())
@@ -204,11 +194,9 @@ impl Cursor {
             return Ok(());
         }
         if let Some((n, i)) = self.stack.last_mut() {
-            if let Body::Leaf(e) = &n.body {
-                match e.partition_point(|x| x.key.as_ref() <= key).checked_sub(1) {
-                    Some(p) => *i = p,
-                    None => return self.prev_leaf(src),
-                }
+            match n.bound(key, true).checked_sub(1) {
+                Some(p) => *i = p,
+                None => return self.prev_leaf(src),
             }
         }
         Ok(())

@@ -26,11 +26,11 @@ use crate::error::{Error, Result};
 
 use super::freelist::FreeList;
 use super::page::{
-    encode_node, encode_run, entry_size, sep_size, varint_len, Body, Entry, Node, PageRef, Sep,
-    Val, REF_LEN,
+    encode_node_into, encode_run, entry_size, sep_size, varint_len, Body, Entry, Node, PageRef,
+    Sep, Val, REF_LEN,
 };
 use super::pool::Pager;
-use super::tree::{below, child_index, Cursor, PageSource, Root};
+use super::tree::{below, Cursor, PageSource, Root};
 
 /// One level of a path from the root: the node's reference, the node, the child taken.
 type Step = (PageRef, Arc<Node>, usize);
@@ -274,20 +274,32 @@ impl<'a> Txn<'a> {
         self.put(page, node)
     }
 
-    /// Writes every dirty node to its page (contiguous pages with one write each) and hands
-    /// them to the pool as clean. Returns the number of pages written.
+    /// Writes every dirty node to its page (contiguous pages with one write each, encoded
+    /// straight into the write buffer) and hands them to the pool as clean. Returns the
+    /// number of pages written.
     pub fn write_dirty(&mut self) -> Result<usize> {
         let mut pages: Vec<(u32, Arc<Node>)> = self.dirty.drain().collect();
         self.dirty_bytes = 0;
         pages.sort_unstable_by_key(|(p, _)| *p);
-        let mut images = Vec::with_capacity(pages.len());
-        for (p, n) in &pages {
-            images.push((*p, encode_node(n, *p, self.pager.geo)?));
+        let geo = self.pager.geo;
+        let mut run: Vec<u8> = Vec::with_capacity(geo.page_size * pages.len().min(256));
+        let mut start = 0u32;
+        for (i, (p, n)) in pages.iter().enumerate() {
+            if run.is_empty() {
+                start = *p;
+            }
+            encode_node_into(n, *p, geo, &mut run)?;
+            let next_adjacent = pages.get(i + 1).is_some_and(|(q, _)| *q == p + 1);
+            if !next_adjacent || run.len() >= 1 << 20 {
+                self.pager.write_pages(start, &run)?;
+                run.clear();
+            }
         }
-        self.write_images(images)?;
         let count = pages.len();
         for (p, n) in pages {
-            self.pager.cache(p, n);
+            let mut n = Arc::try_unwrap(n).unwrap_or_else(|a| (*a).clone());
+            n.build_index();
+            self.pager.cache(p, Arc::new(n));
         }
         Ok(count)
     }
@@ -322,8 +334,8 @@ impl<'a> Txn<'a> {
         loop {
             let n = self.node(r, level)?;
             match &n.body {
-                Body::Branch { seps, children } => {
-                    let i = child_index(seps, key);
+                Body::Branch { children, .. } => {
+                    let i = n.child_index(key);
                     let next = children[i];
                     out.push((r, n, i));
                     r = next;
@@ -337,13 +349,22 @@ impl<'a> Txn<'a> {
         }
     }
 
+    /// The node at `r` (reached as `n`) for changing: taken out of the dirty set without a
+    /// copy when this transaction owns it and nobody else holds it, else copied.
+    fn take_mut(&mut self, r: PageRef, n: Arc<Node>) -> Node {
+        if r.gen == self.id && self.fresh.contains(&r.page) {
+            if let Some(d) = self.dirty.remove(&r.page) {
+                self.dirty_bytes -= d.mem_cost(self.pager.geo.page_size);
+            }
+        }
+        Arc::try_unwrap(n).unwrap_or_else(|a| (*a).clone())
+    }
+
     /// Inserts or replaces; returns the new root and the replaced entry's logical size.
     pub fn insert(&mut self, root: Root, key: &[u8], val: &[u8]) -> Result<(Root, Option<u64>)> {
         if root.height == 0 {
             let e = self.make_entry(key, val)?;
-            let mut leaf = Node::empty_leaf(self.id);
-            leaf.size = entry_size(&e);
-            leaf.body = Body::Leaf(vec![e]);
+            let leaf = Node::new(self.id, 0, Body::Leaf(vec![e]));
             let at = self.place(None, leaf)?;
             return Ok((Root { at, height: 1 }, None));
         }
@@ -354,18 +375,14 @@ impl<'a> Txn<'a> {
         let Some((lr, ln, _)) = path.pop() else {
             return Ok((root, None));
         };
-        let mut leaf = (*ln).clone();
-        let Body::Leaf(entries) = &mut leaf.body else {
-            return Ok((root, None));
-        };
-        let mut replaced = None;
-        let bias = match entries.binary_search_by(|e| e.key.as_ref().cmp(key)) {
+        let found = ln.search(key);
+        // Build the new entry (or value) before taking the leaf, so an error leaves it in place.
+        let (new_entry, new_val, replaced) = match found {
             Ok(i) => {
+                let Body::Leaf(entries) = &ln.body else {
+                    return Ok((root, None));
+                };
                 let old = &entries[i];
-                replaced = Some(old.key.len() as u64 + old.val.len());
-                if let Val::Spilled { at, len } = old.val {
-                    self.free_run(at.page, len);
-                }
                 let key_part = 1
                     + varint_len(old.key.len() as u64)
                     + if old.key_spill.is_some() {
@@ -373,16 +390,28 @@ impl<'a> Txn<'a> {
                     } else {
                         old.key.len()
                     };
-                let val = self.make_val(key_part, val)?;
-                entries[i].val = val;
-                false
+                let replaced = Some(old.key.len() as u64 + old.val.len());
+                let old_val = old.val.clone();
+                let v = self.make_val(key_part, val)?;
+                if let Val::Spilled { at, len } = old_val {
+                    self.free_run(at.page, len);
+                }
+                (None, Some(v), replaced)
             }
-            Err(i) => {
-                let e = self.make_entry(key, val)?;
-                entries.insert(i, e);
-                rightmost && i + 1 == entries.len()
-            }
+            Err(_) => (Some(self.make_entry(key, val)?), None, None),
         };
+        let mut leaf = self.take_mut(lr, ln);
+        let mut bias = false;
+        if let Body::Leaf(entries) = &mut leaf.body {
+            match (found, new_entry, new_val) {
+                (Ok(i), _, Some(v)) => entries[i].val = v,
+                (Err(i), Some(e), _) => {
+                    entries.insert(i, e);
+                    bias = rightmost && i + 1 == entries.len();
+                }
+                _ => {}
+            }
+        }
         leaf.recompute_size();
         let root = self.fixup(path, lr, leaf, bias, false, root)?;
         Ok((root, replaced))
@@ -397,13 +426,10 @@ impl<'a> Txn<'a> {
         let Some((lr, ln, _)) = path.pop() else {
             return Ok((root, None));
         };
-        let Body::Leaf(entries) = &ln.body else {
+        let Ok(i) = ln.search(key) else {
             return Ok((root, None));
         };
-        let Ok(i) = entries.binary_search_by(|e| e.key.as_ref().cmp(key)) else {
-            return Ok((root, None));
-        };
-        let mut leaf = (*ln).clone();
+        let mut leaf = self.take_mut(lr, ln);
         let mut removed = None;
         if let Body::Leaf(entries) = &mut leaf.body {
             let e = entries.remove(i);
@@ -439,7 +465,7 @@ impl<'a> Txn<'a> {
             let Some((lr, ln, _)) = path.pop() else {
                 break;
             };
-            let mut leaf = (*ln).clone();
+            let mut leaf = self.take_mut(lr, ln);
             if let Body::Leaf(entries) = &mut leaf.body {
                 let a = entries.partition_point(|e| e.key.as_ref() < first.as_ref());
                 let b = entries.partition_point(|e| e.key.as_ref() < hi);
@@ -502,7 +528,7 @@ impl<'a> Txn<'a> {
             if change.unchanged && !change.under {
                 return Ok(root);
             }
-            let mut p = (*pn).clone();
+            let mut p = self.take_mut(pr, pn);
             if let Body::Branch { seps, children } = &mut p.body {
                 let mut pieces = change.pieces.into_iter();
                 if let Some((_, first)) = pieces.next() {
@@ -536,13 +562,7 @@ impl<'a> Txn<'a> {
                 })?);
                 children.push(c);
             }
-            let mut n = Node {
-                gen: self.id,
-                level: height,
-                body: Body::Branch { seps, children },
-                size: 0,
-            };
-            n.recompute_size();
+            let n = Node::new(self.id, height, Body::Branch { seps, children });
             height += 1;
             pieces = self.write_node(None, n, true, false)?.pieces;
         }
@@ -610,16 +630,7 @@ impl<'a> Txn<'a> {
         }
         let usable = self.usable();
         let (level, gen) = (node.level, node.gen);
-        let mk = |body: Body| {
-            let mut n = Node {
-                gen,
-                level,
-                body,
-                size: 0,
-            };
-            n.recompute_size();
-            n
-        };
+        let mk = |body: Body| Node::new(gen, level, body);
         let (left, sep, right) = match node.body {
             Body::Leaf(mut entries) => {
                 let sizes: Vec<usize> = entries.iter().map(entry_size).collect();

@@ -65,7 +65,10 @@ impl Writer {
             .filter_map(|v| v.upgrade().map(|v| v.txn))
             .min()
             .unwrap_or(self.txn);
-        self.fl.release(oldest.min(id.saturating_sub(2)));
+        // Released pages hold nothing anyone can reach: stop caching them.
+        for p in self.fl.release(oldest.min(id.saturating_sub(2))) {
+            pager.forget(p);
+        }
         Txn::new(
             pager,
             id,
@@ -214,7 +217,7 @@ impl PageSource for Committed<'_> {
 pub fn load(pager: &Pager, meta: &Meta, dirty_limit: usize) -> Result<Writer> {
     let path: &Path = &pager.path;
     // The free list.
-    let mut blob = Vec::with_capacity(meta.freelist_len as usize);
+    let mut blob = Vec::with_capacity((meta.freelist_len as usize).min(1 << 20));
     let mut chain = Vec::new();
     let mut next = meta.freelist;
     while next.page != 0 {

@@ -234,16 +234,8 @@ pub(super) fn compact_range(inner: &Inner, ks: KeyspaceId, range: &KeyRange) -> 
 
 /// Write-stall inputs: the most L0 files of any keyspace, and pending compaction bytes.
 pub(super) fn stall_metrics(inner: &Inner) -> (usize, u64) {
-    let sv = inner.current_sv();
-    let l0 = sv
-        .version
-        .keyspaces
-        .values()
-        .map(|k| k.levels[0].len())
-        .max()
-        .unwrap_or(0);
     (
-        l0,
-        compaction::pending_bytes(&sv.version, &inner.opts.compaction),
+        inner.stall_l0.load(Ordering::Acquire) as usize,
+        inner.stall_pending.load(Ordering::Acquire),
     )
 }

@@ -124,6 +124,12 @@ pub(crate) struct Inner {
     report: RecoveryReport,
     merge_ops: RwLock<BTreeMap<KeyspaceId, Arc<dyn MergeOperator>>>,
     filters: RwLock<BTreeMap<KeyspaceId, Arc<dyn CompactionFilter>>>,
+    /// Largest L0 file count of any keyspace in the current version (for write stalls).
+    stall_l0: AtomicU64,
+    /// Pending compaction bytes of the current version (for write stalls).
+    stall_pending: AtomicU64,
+    /// Set with `DbState::bg_error`, so the write path can check it without the state lock.
+    has_bg_error: AtomicBool,
     /// One compaction at a time, background or manual.
     compaction_lock: Mutex<()>,
     /// Per (keyspace, level): the largest user key of the last compaction's inputs.
@@ -215,6 +221,7 @@ impl Inner {
         if st.bg_error.is_none() {
             st.bg_error = Some(e.to_string());
         }
+        self.has_bg_error.store(true, Ordering::Release);
         drop(st);
         self.state_cv.notify_all();
     }
@@ -224,10 +231,14 @@ impl Inner {
         if st.bg_error.is_none() {
             st.bg_error = Some(e.to_string());
         }
+        self.has_bg_error.store(true, Ordering::Release);
         self.state_cv.notify_all();
     }
 
     fn bg_error(&self) -> Option<Error> {
+        if !self.has_bg_error.load(Ordering::Acquire) {
+            return None;
+        }
         self.state
             .lock()
             .bg_error
@@ -241,9 +252,26 @@ impl Inner {
         edit.last_seq = Some(SeqNo(self.visible_seq.load(Ordering::Acquire)));
         let v = st.version.apply(edit, &self.dir)?;
         st.manifest.append(edit)?;
+        self.update_stall_inputs(&v);
         let v = Arc::new(v);
         st.version = Arc::clone(&v);
         Ok(v)
+    }
+
+    /// Recomputes what the write path's stall check reads, once per version rather than once
+    /// per write.
+    fn update_stall_inputs(&self, v: &Version) {
+        let l0 = v
+            .keyspaces
+            .values()
+            .map(|k| k.levels[0].len())
+            .max()
+            .unwrap_or(0);
+        self.stall_l0.store(l0 as u64, Ordering::Release);
+        self.stall_pending.store(
+            crate::compaction::pending_bytes(v, &self.opts.compaction),
+            Ordering::Release,
+        );
     }
 
     fn shutdown(&self) -> Result<()> {

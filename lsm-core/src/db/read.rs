@@ -39,7 +39,8 @@ impl Source<'_> {
     fn get(&self, key: &[u8], seq: SeqNo) -> Result<Option<(ValueKind, SeqNo, Bytes)>> {
         match self {
             Source::Mem(m) => Ok(m.get(key, seq)),
-            Source::Table(t) => t.get(key, seq),
+            // The caller consulted the bloom filter already.
+            Source::Table(t) => t.get_unfiltered(key, seq),
         }
     }
 

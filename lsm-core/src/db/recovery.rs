@@ -53,7 +53,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Inner> {
 
     let mut rec = match manifest::read_current(&*fs, dir)? {
         Some(number) => read_version(&*fs, dir, number)?,
-        None => fresh(dir, &opts, &names)?,
+        None => fresh(&*fs, dir, &opts, &names)?,
     };
 
     // Every table the version names must exist.
@@ -234,12 +234,16 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Inner> {
         report: RecoveryReport::default(),
         merge_ops: RwLock::new(BTreeMap::new()),
         filters: RwLock::new(BTreeMap::new()),
+        stall_l0: AtomicU64::new(0),
+        stall_pending: AtomicU64::new(0),
+        has_bg_error: AtomicBool::new(false),
         compaction_lock: Mutex::new(()),
         compaction_cursors: Mutex::new(BTreeMap::new()),
         obsolete: Mutex::new(Vec::new()),
         opts,
     };
     let mut inner = inner;
+    inner.update_stall_inputs(&version);
     report.orphans_removed =
         remove_obsolete(&inner, &version, new_wal, manifest_number, rec.old_manifest)?;
     inner.report = report;
@@ -287,7 +291,12 @@ fn read_version(
 }
 
 /// A directory without `CURRENT`: new database, or refusal.
-fn fresh(dir: &Path, opts: &Options, names: &[String]) -> Result<Recovered> {
+fn fresh(
+    fs: &dyn crate::fs::FileSystem,
+    dir: &Path,
+    opts: &Options,
+    names: &[String],
+) -> Result<Recovered> {
     let foreign: Vec<&String> = names
         .iter()
         .filter(|n| filename::parse(n).is_none())
@@ -301,16 +310,23 @@ fn fresh(dir: &Path, opts: &Options, names: &[String]) -> Result<Recovered> {
             ),
         });
     }
-    if names.iter().any(|n| {
-        matches!(
-            filename::parse(n),
-            Some(FileKind::Wal(_) | FileKind::Table(_))
-        )
-    }) {
-        return Err(Error::NotADatabase {
-            path: dir.to_path_buf(),
-            reason: "WAL or table files but no CURRENT: the manifest pointer is lost".into(),
-        });
+    // A creation interrupted after its first WAL was made (and before `CURRENT` named the first
+    // manifest) leaves an *empty* WAL behind: nothing was ever acknowledged into it. Tables, or
+    // a WAL holding data, mean a real database whose `CURRENT` is gone.
+    for n in names {
+        let holds_data = match filename::parse(n) {
+            Some(FileKind::Table(_)) => true,
+            Some(FileKind::Wal(_)) => fs.file_size(&dir.join(n))? > 0,
+            _ => false,
+        };
+        if holds_data {
+            return Err(Error::NotADatabase {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "{n} holds data but there is no CURRENT: the manifest pointer is lost"
+                ),
+            });
+        }
     }
     if !opts.create_if_missing {
         return Err(Error::InvalidArgument(format!(
@@ -330,7 +346,7 @@ fn fresh(dir: &Path, opts: &Options, names: &[String]) -> Result<Recovered> {
     let next_file = names
         .iter()
         .filter_map(|n| match filename::parse(n) {
-            Some(FileKind::Manifest(m)) => Some(m.0 + 1),
+            Some(FileKind::Manifest(m) | FileKind::Wal(m)) => Some(m.0 + 1),
             _ => None,
         })
         .max()

@@ -150,6 +150,16 @@ impl Table {
         if !self.may_contain(user_key) {
             return Ok(None);
         }
+        self.get_unfiltered(user_key, snapshot)
+    }
+
+    /// [`get`](Self::get) for a caller that already asked [`may_contain`](Self::may_contain)
+    /// (so the key is hashed once).
+    pub fn get_unfiltered(
+        &self,
+        user_key: &[u8],
+        snapshot: SeqNo,
+    ) -> Result<Option<(ValueKind, SeqNo, Bytes)>> {
         let target = lookup_key(user_key, snapshot.min(SeqNo::MAX));
         let mut idx = self.index.iter();
         idx.seek(&target);

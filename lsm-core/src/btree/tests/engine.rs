@@ -713,3 +713,107 @@ fn iterator_bounds_and_directions() {
     }
     assert_eq!(keys.len(), 10);
 }
+
+#[test]
+fn io_errors_make_the_store_read_only_but_readable() {
+    let mem = MemFs::new();
+    let fault = FaultFs::new(Arc::new(mem.clone()));
+    let db = BTreeStore::open(
+        "/db",
+        BTreeOptions::new()
+            .fs(Arc::new(fault.clone()))
+            .page_size(512),
+    )
+    .unwrap();
+    put(&db, b"a", b"1");
+    fault.add_rule(FaultRule::new(FaultKind::DiskFull, 0));
+    let mut b = WriteBatch::new();
+    b.put(D, b"b", b"2");
+    assert!(matches!(db.write(b), Err(Error::Io { .. })));
+    let mut b = WriteBatch::new();
+    b.put(D, b"c", b"3");
+    match db.write(b) {
+        Err(Error::ReadOnly { cause }) => assert!(cause.contains("injected fault"), "{cause}"),
+        other => panic!("expected ReadOnly, got {other:?}"),
+    }
+    assert!(matches!(
+        db.create_keyspace("x"),
+        Err(Error::ReadOnly { .. })
+    ));
+    assert_eq!(get(&db, b"a"), Some(b"1".to_vec()));
+    assert_eq!(get(&db, b"b"), None);
+    db.close().unwrap();
+    assert!(matches!(
+        db.get(D, b"a", ReadAt::Latest),
+        Err(Error::Closed)
+    ));
+    drop(db);
+    let db = open(&mem);
+    assert_eq!(
+        scan(&db, D, ReadAt::Latest),
+        vec![(b"a".to_vec(), b"1".to_vec())]
+    );
+}
+
+#[test]
+fn never_mode_survives_a_clean_close_and_foreign_snapshots_are_refused() {
+    let fs = MemFs::new();
+    let db = BTreeStore::open("/db", opts(&fs, 1024, 16).sync_mode(SyncMode::Never)).unwrap();
+    for i in 0..100 {
+        put(&db, &key(i), b"v");
+    }
+    assert_eq!(db.btree_stats().syncs, 0, "no commit syncs under Never");
+    db.close().unwrap();
+    drop(db);
+    let img = fs.crash_image(CrashMode::DropUnsynced);
+    let db = BTreeStore::open("/db", opts(&img, 1024, 16)).unwrap();
+    assert_eq!(db.verify().unwrap().entries, 100);
+    let other = BTreeStore::open("/db2", opts(&img, 1024, 16)).unwrap();
+    let snap = other.snapshot();
+    assert!(matches!(
+        db.get(D, b"k", ReadAt::Snapshot(&snap)),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        db.compact_range(KeyspaceId(42), KeyRange::all()),
+        Err(Error::UnknownKeyspace(_))
+    ));
+    assert!(matches!(
+        db.get(KeyspaceId(42), b"k", ReadAt::Latest),
+        Err(Error::UnknownKeyspace(_))
+    ));
+}
+
+#[test]
+fn a_refused_batch_does_not_sink_its_group() {
+    let fs = MemFs::new();
+    let db =
+        Arc::new(BTreeStore::open("/db", opts(&fs, 1024, 64).sync_mode(SyncMode::Group)).unwrap());
+    db.set_merge_operator(D, Arc::new(Append)).unwrap();
+    let threads: Vec<_> = (0..4u32)
+        .map(|t| {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || {
+                let mut refused = 0;
+                for i in 0..100u32 {
+                    let mut b = WriteBatch::new();
+                    b.put(D, format!("t{t}-{i}"), b"v");
+                    b.merge(
+                        D,
+                        b"counter",
+                        if i % 10 == 0 { &b"fail"[..] } else { &b"+"[..] },
+                    );
+                    if db.write(b).is_err() {
+                        refused += 1;
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    let refused: u32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(refused, 40);
+    assert_eq!(get(&*db, b"counter").map(|v| v.len()), Some(360));
+    assert_eq!(db.verify().unwrap().entries, 361);
+    assert_eq!(db.stats().batches, 360);
+}

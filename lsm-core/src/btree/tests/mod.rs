@@ -36,6 +36,7 @@ fn leaf() -> Node {
             },
         ]),
         size: 0,
+        index: None,
     };
     n.recompute_size();
     n
@@ -63,6 +64,7 @@ fn branch() -> Node {
             ],
         },
         size: 0,
+        index: None,
     };
     n.recompute_size();
     n
@@ -269,4 +271,66 @@ fn geometry() {
         super::txn::shortest_separator(b"", b"\0"),
         Bytes::from_static(b"\0")
     );
+}
+
+#[test]
+fn prefix_index_search_matches_plain_search() {
+    // Keys sharing 8-byte prefixes, shorter than 8 bytes, and with zero bytes.
+    let keys: Vec<&[u8]> = vec![
+        b"",
+        b"\0",
+        b"a",
+        b"a\0",
+        b"abcdefgh",
+        b"abcdefgh\0",
+        b"abcdefghA",
+        b"abcdefghB",
+        b"abcdefgi",
+        b"b",
+        b"zzzzzzzzzzzz",
+    ];
+    let entries = keys
+        .iter()
+        .map(|k| Entry {
+            key: Bytes::copy_from_slice(k),
+            key_spill: None,
+            val: Val::Inline(Bytes::new()),
+        })
+        .collect();
+    let plain = Node::new(1, 0, Body::Leaf(entries));
+    let mut indexed = plain.clone();
+    indexed.build_index();
+    assert!(indexed.index.is_some() && plain.index.is_none());
+    let probes: Vec<&[u8]> = vec![
+        b"",
+        b"\0",
+        b"\0\0",
+        b"a",
+        b"a\0",
+        b"a\0\0",
+        b"abcdefgh",
+        b"abcdefgh\0",
+        b"abcdefghAA",
+        b"abcdefghB",
+        b"abcdefgz",
+        b"b",
+        b"c",
+        b"zzzzzzzzzzzzz",
+        b"\xff",
+    ];
+    for p in probes {
+        for upper in [false, true] {
+            assert_eq!(
+                indexed.bound(p, upper),
+                plain.bound(p, upper),
+                "{p:?} {upper}"
+            );
+        }
+        assert_eq!(indexed.search(p), plain.search(p), "{p:?}");
+        assert_eq!(
+            plain.search(p),
+            keys.binary_search(&p),
+            "plain search agrees with the standard library for {p:?}"
+        );
+    }
 }
