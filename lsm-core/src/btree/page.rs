@@ -331,8 +331,9 @@ impl Node {
         self.len() == 0
     }
 
-    /// Recomputes `size` from the contents.
+    /// Recomputes `size` from the contents (after a change, which also voids the index).
     pub fn recompute_size(&mut self) {
+        self.index = None;
         self.size = match &self.body {
             Body::Leaf(e) => e.iter().map(entry_size).sum(),
             Body::Branch { seps, .. } => REF_LEN + seps.iter().map(sep_size).sum::<usize>(),

@@ -12,10 +12,12 @@
 //! pages early and handed to the pool, which keeps memory bounded for transactions far larger
 //! than the pool.
 //!
-//! Rebalancing: after a delete, a non-root node under a quarter full is combined with a
-//! neighbour (left if it has one): if the two fit one page they merge, otherwise their entries
-//! are redistributed evenly. A root branch with one child is replaced by the child; an empty
-//! root leaf makes the tree empty.
+//! Rebalancing: a node that an insert makes too large for its page, or that a delete leaves
+//! under a quarter full, is combined with a neighbour (left if it has one) and the pair is cut
+//! into as few even pieces as fit: one (merge), two (redistribute) or three (a B*-style split of
+//! two full nodes into three two-thirds-full ones). Only the root, an only child, and a
+//! right-edge append (which fills the left node) split on their own. A root branch with one
+//! child is replaced by the child; an empty root leaf makes the tree empty.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -43,6 +45,19 @@ struct Change {
     unchanged: bool,
     /// The node is under the minimum fill.
     under: bool,
+    /// The node is too large for a page and was not placed: the parent shares it with a
+    /// neighbour (or splits two into three), B*-tree style, which keeps pages fuller than
+    /// splitting one node into two halves.
+    over: Option<Node>,
+}
+
+/// Where to split a run of entries.
+#[derive(Clone, Copy)]
+enum Cut {
+    /// The fullest left part that fits a page (appends at the right edge).
+    Fill,
+    /// A left part as close as possible to this many bytes.
+    Near(usize),
 }
 
 /// A transaction in progress.
@@ -357,7 +372,10 @@ impl<'a> Txn<'a> {
                 self.dirty_bytes -= d.mem_cost(self.pager.geo.page_size);
             }
         }
-        Arc::try_unwrap(n).unwrap_or_else(|a| (*a).clone())
+        let mut n = Arc::try_unwrap(n).unwrap_or_else(|a| (*a).clone());
+        // The search index describes the node as it was; it is about to change.
+        n.index = None;
+        n
     }
 
     /// Inserts or replaces; returns the new root and the replaced entry's logical size.
@@ -523,9 +541,9 @@ impl<'a> Txn<'a> {
         rebalance: bool,
         root: Root,
     ) -> Result<Root> {
-        let mut change = self.write_node(Some(r), node, path.is_empty() || !rebalance, bias)?;
+        let mut change = self.write_node(Some(r), node, !path.is_empty(), rebalance, bias)?;
         while let Some((pr, pn, idx)) = path.pop() {
-            if change.unchanged && !change.under {
+            if change.unchanged && !change.under && change.over.is_none() {
                 return Ok(root);
             }
             let mut p = self.take_mut(pr, pn);
@@ -542,11 +560,11 @@ impl<'a> Txn<'a> {
                     children.insert(idx + k + 1, c);
                 }
             }
-            if change.under {
-                self.rebalance(&mut p, idx)?;
+            if change.under || change.over.is_some() {
+                self.rebalance(&mut p, idx, change.over.take())?;
             }
             p.recompute_size();
-            change = self.write_node(Some(pr), p, path.is_empty() || !rebalance, bias)?;
+            change = self.write_node(Some(pr), p, !path.is_empty(), rebalance, bias)?;
         }
         // The root level.
         let mut height = root.height;
@@ -564,7 +582,7 @@ impl<'a> Txn<'a> {
             }
             let n = Node::new(self.id, height, Body::Branch { seps, children });
             height += 1;
-            pieces = self.write_node(None, n, true, false)?.pieces;
+            pieces = self.write_node(None, n, false, false, false)?.pieces;
         }
         let mut root = Root {
             at: pieces.first().map(|(_, r)| *r).unwrap_or_default(),
@@ -591,22 +609,33 @@ impl<'a> Txn<'a> {
         Ok(root)
     }
 
-    /// Places a node, splitting it if it is too large. `exempt` nodes (the root, or any node
-    /// outside a delete) never report themselves underfull.
+    /// Places a node. A node too large for a page is split here when it has no parent (or
+    /// `bias` asks for a right-edge split), else handed to the parent (`Change::over`). A node
+    /// with a parent reports itself underfull when `rebalance` (deletes) asks.
     fn write_node(
         &mut self,
         old: Option<PageRef>,
         node: Node,
-        exempt: bool,
+        has_parent: bool,
+        rebalance: bool,
         bias: bool,
     ) -> Result<Change> {
         if node.size <= self.usable() {
-            let under = !exempt && node.size < self.usable() / 4;
+            let under = has_parent && rebalance && node.size < self.usable() / 4;
             let r = self.place(old, node)?;
             return Ok(Change {
                 pieces: vec![(None, r)],
                 unchanged: old == Some(r),
                 under,
+                over: None,
+            });
+        }
+        if let (true, false, Some(r)) = (has_parent, bias, old) {
+            return Ok(Change {
+                pieces: vec![(None, r)],
+                unchanged: false,
+                under: false,
+                over: Some(node),
             });
         }
         let parts = self.split_node(node, bias)?;
@@ -619,22 +648,19 @@ impl<'a> Txn<'a> {
             pieces,
             unchanged: false,
             under: false,
+            over: None,
         })
     }
 
-    /// Splits an oversized node into pieces that fit; `bias` (an append at the right edge of
-    /// the tree) fills the left piece instead of halving.
-    fn split_node(&mut self, node: Node, bias: bool) -> Result<Vec<(Option<Sep>, Node)>> {
-        if node.size <= self.usable() {
-            return Ok(vec![(None, node)]);
-        }
+    /// Cuts a node in two; returns `(left, separator, right)`.
+    fn split_two(&mut self, node: Node, cut: Cut) -> Result<(Node, Sep, Node)> {
         let usable = self.usable();
         let (level, gen) = (node.level, node.gen);
         let mk = |body: Body| Node::new(gen, level, body);
-        let (left, sep, right) = match node.body {
+        match node.body {
             Body::Leaf(mut entries) => {
                 let sizes: Vec<usize> = entries.iter().map(entry_size).collect();
-                let m = pick_split(&sizes, usable, bias)
+                let m = pick_split(&sizes, 0, usable, cut)
                     .clamp(1, entries.len().saturating_sub(1).max(1));
                 let right = entries.split_off(m);
                 let (Some(a), Some(b)) = (entries.last(), right.first()) else {
@@ -643,7 +669,7 @@ impl<'a> Txn<'a> {
                     ));
                 };
                 let sep = self.make_sep(shortest_separator(&a.key, &b.key))?;
-                (mk(Body::Leaf(entries)), sep, mk(Body::Leaf(right)))
+                Ok((mk(Body::Leaf(entries)), sep, mk(Body::Leaf(right))))
             }
             Body::Branch {
                 mut seps,
@@ -651,22 +677,63 @@ impl<'a> Txn<'a> {
             } => {
                 // Separator m moves up: left keeps seps[..m], right seps[m+1..].
                 let sizes: Vec<usize> = seps.iter().map(sep_size).collect();
-                let m = pick_branch_split(&sizes, usable, bias);
+                let m = pick_split(&sizes, REF_LEN, usable, cut).min(sizes.len().saturating_sub(1));
                 let right_seps = seps.split_off(m + 1);
                 let up = seps.pop().ok_or_else(|| {
                     Error::InvalidArgument("internal error: cannot split a branch".into())
                 })?;
                 let right_children = children.split_off(m + 1);
-                (
+                Ok((
                     mk(Body::Branch { seps, children }),
                     up,
                     mk(Body::Branch {
                         seps: right_seps,
                         children: right_children,
                     }),
-                )
+                ))
             }
+        }
+    }
+
+    /// Cuts a node into `k` pieces of about equal size (splitting further any piece that
+    /// still does not fit).
+    fn split_even(&mut self, node: Node, k: usize) -> Result<Vec<(Option<Sep>, Node)>> {
+        let mut out = Vec::with_capacity(k);
+        let mut rest = node;
+        let mut sep_before = None;
+        for j in (2..=k).rev() {
+            if rest.len() < 2 {
+                break;
+            }
+            let (left, sep, right) = self.split_two(rest.clone(), Cut::Near(rest.size / j))?;
+            out.push((sep_before.take(), left));
+            sep_before = Some(sep);
+            rest = right;
+        }
+        out.push((sep_before, rest));
+        let mut fitted = Vec::with_capacity(out.len());
+        for (s, n) in out {
+            let mut sub = self.split_node(n, false)?.into_iter();
+            if let Some((_, first)) = sub.next() {
+                fitted.push((s, first));
+            }
+            fitted.extend(sub);
+        }
+        Ok(fitted)
+    }
+
+    /// Splits an oversized node into pieces that fit; `bias` (an append at the right edge of
+    /// the tree) fills the left piece instead of halving.
+    fn split_node(&mut self, node: Node, bias: bool) -> Result<Vec<(Option<Sep>, Node)>> {
+        if node.size <= self.usable() || node.len() < 2 {
+            return Ok(vec![(None, node)]);
+        }
+        let cut = if bias {
+            Cut::Fill
+        } else {
+            Cut::Near(node.size / 2)
         };
+        let (left, sep, right) = self.split_two(node, cut)?;
         let mut out = self.split_node(left, false)?;
         let mut rest = self.split_node(right, bias)?.into_iter();
         if let Some((_, first)) = rest.next() {
@@ -676,23 +743,42 @@ impl<'a> Txn<'a> {
         Ok(out)
     }
 
-    /// Combines the underfull child `idx` of branch `p` with a neighbour: merge if they fit
-    /// one page, else redistribute.
-    fn rebalance(&mut self, p: &mut Node, idx: usize) -> Result<()> {
+    /// Combines child `idx` of branch `p` — underfull, or `over` (its new contents, too large
+    /// for a page) — with a neighbour, and cuts the pair into as few even pieces as fit: one
+    /// (merge), two (redistribute) or three (a two-into-three split).
+    fn rebalance(&mut self, p: &mut Node, idx: usize, over: Option<Node>) -> Result<()> {
         let level = below(p.level)?;
+        let usable = self.usable();
+        let max_entry = self.pager.geo.max_entry();
         let Body::Branch { seps, children } = &mut p.body else {
             return Ok(());
         };
         if children.len() < 2 {
+            // An only child: nobody to share with.
+            if let Some(node) = over {
+                let parts = self.split_node(node, false)?;
+                let (new_children, new_seps) = self.place_parts(parts, vec![children[idx]])?;
+                children.splice(idx..=idx, new_children);
+                seps.splice(idx..idx, new_seps);
+            }
             return Ok(());
         }
         let li = if idx > 0 { idx - 1 } else { idx };
         let ri = li + 1;
-        let left = self.node(children[li], level)?;
-        let right = self.node(children[ri], level)?;
-        let mut combined = (*left).clone();
-        match (&mut combined.body, &right.body) {
-            (Body::Leaf(a), Body::Leaf(b)) => a.extend(b.iter().cloned()),
+        let mut over = over;
+        let load = |t: &Self, i: usize, over: &mut Option<Node>| -> Result<Node> {
+            match over.take() {
+                Some(n) if i == idx => Ok(n),
+                o => {
+                    *over = o;
+                    Ok((*t.node(children[i], level)?).clone())
+                }
+            }
+        };
+        let mut combined = load(self, li, &mut over)?;
+        let right = load(self, ri, &mut over)?;
+        match (&mut combined.body, right.body) {
+            (Body::Leaf(a), Body::Leaf(b)) => a.extend(b),
             (
                 Body::Branch {
                     seps: sa,
@@ -704,8 +790,8 @@ impl<'a> Txn<'a> {
                 },
             ) => {
                 sa.push(seps[li].clone());
-                sa.extend(sb.iter().cloned());
-                ca.extend(cb.iter().copied());
+                sa.extend(sb);
+                ca.extend(cb);
             }
             _ => {
                 return Err(Error::InvalidArgument(
@@ -714,22 +800,15 @@ impl<'a> Txn<'a> {
             }
         }
         combined.recompute_size();
-        let parts = if combined.size <= self.usable() {
+        let total = combined.size;
+        let parts = if total <= usable {
             vec![(None, combined)]
+        } else if total + max_entry <= 2 * usable {
+            self.split_even(combined, 2)?
         } else {
-            self.split_node(combined, false)?
+            self.split_even(combined, 3)?
         };
-        let mut olds = vec![children[li], children[ri]].into_iter();
-        let mut new_children = Vec::new();
-        let mut new_seps = Vec::new();
-        for (s, n) in parts {
-            let r = self.place(olds.next(), n)?;
-            new_children.push(r);
-            new_seps.extend(s);
-        }
-        for r in olds {
-            self.free_page(r.page);
-        }
+        let (new_children, new_seps) = self.place_parts(parts, vec![children[li], children[ri]])?;
         children.splice(li..=ri, new_children);
         let old_sep = seps.remove(li);
         seps.splice(li..li, new_seps);
@@ -739,48 +818,52 @@ impl<'a> Txn<'a> {
         }
         Ok(())
     }
-}
 
-/// Index splitting `sizes` into a left part `[..m]` and right part `[m..]` (both non-empty when
-/// possible): the most even split, or with `bias` the fullest left part that fits `usable`.
-fn pick_split(sizes: &[usize], usable: usize, bias: bool) -> usize {
-    let total: usize = sizes.iter().sum();
-    let mut left = 0;
-    let mut best = (usize::MAX, 1);
-    for m in 1..sizes.len() {
-        left += sizes[m - 1];
-        if bias {
-            if left <= usable {
-                best = (0, m);
-            }
-            continue;
+    /// Places pieces, reusing the pages of `olds` first and freeing those left over.
+    fn place_parts(
+        &mut self,
+        parts: Vec<(Option<Sep>, Node)>,
+        olds: Vec<PageRef>,
+    ) -> Result<(Vec<PageRef>, Vec<Sep>)> {
+        let mut olds = olds.into_iter();
+        let mut new_children = Vec::with_capacity(parts.len());
+        let mut new_seps = Vec::new();
+        for (s, n) in parts {
+            new_children.push(self.place(olds.next(), n)?);
+            new_seps.extend(s);
         }
-        let diff = left.abs_diff(total - left);
-        if diff < best.0 {
-            best = (diff, m);
+        for r in olds {
+            self.free_page(r.page);
         }
+        Ok((new_children, new_seps))
     }
-    best.1
 }
 
-/// Separator index `m` that moves up when splitting a branch with separators of `sizes`.
-fn pick_branch_split(sizes: &[usize], usable: usize, bias: bool) -> usize {
-    let total: usize = sizes.iter().sum();
-    let mut best = (usize::MAX, 0);
-    let mut left = REF_LEN;
-    for (m, s) in sizes.iter().enumerate() {
-        let right = REF_LEN + total - (left - REF_LEN) - s;
-        if bias {
-            if left <= usable {
-                best = (0, m);
+/// Where to cut `sizes` (entry sizes of a leaf, or separator sizes of a branch, whose pieces
+/// carry `base` bytes of their own): returns `m`, the first element of the right part for a
+/// leaf, or the separator that moves up for a branch.
+fn pick_split(sizes: &[usize], base: usize, usable: usize, cut: Cut) -> usize {
+    // A leaf (base 0) cuts before element m >= 1; a branch lifts separator m >= 0.
+    let first = usize::from(base == 0);
+    let mut best = (usize::MAX, first);
+    let mut left = base;
+    for m in first..sizes.len() {
+        if m > 0 {
+            left += sizes[m - 1];
+        }
+        match cut {
+            Cut::Fill => {
+                if left <= usable {
+                    best = (0, m);
+                }
             }
-        } else {
-            let diff = left.abs_diff(right);
-            if diff < best.0 {
-                best = (diff, m);
+            Cut::Near(target) => {
+                let diff = left.abs_diff(target);
+                if diff < best.0 {
+                    best = (diff, m);
+                }
             }
         }
-        left += s;
     }
     best.1
 }
