@@ -7,7 +7,7 @@ use std::sync::Arc;
 use lsm_core::store::Store;
 
 use crate::codec::MAX_HEADER;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::options::{Compression, EngineKind, Options, SyncMode};
 
 /// Opens (or creates) the store of kind `opts.engine` in `path`.
@@ -34,9 +34,20 @@ pub(crate) fn open_store(path: &Path, opts: &Options) -> Result<Arc<dyn Store>> 
                 .create_if_missing(opts.create_if_missing);
             Ok(Arc::new(lsm_core::db::LsmDb::open(path, o)?))
         }
-        // THE ONE PLACE the B+ tree engine gets wired in: open it here with the options above
-        // translated for it, and return it as `Arc<dyn Store>`; nothing else in kv-api changes.
-        // Then add `EngineKind::BTree` to `engines()` in `kv-api/tests/common/mod.rs`.
-        EngineKind::BTree => Err(Error::EngineUnavailable(EngineKind::BTree.name())),
+        EngineKind::BTree => {
+            // The B+ tree has no memtable, compression or bloom filters; its cache is the
+            // buffer pool.
+            let o = lsm_core::btree::BTreeOptions::new()
+                .sync_mode(match opts.sync_mode {
+                    SyncMode::Always => lsm_core::db::SyncMode::Always,
+                    SyncMode::Group => lsm_core::db::SyncMode::Group,
+                    SyncMode::Never => lsm_core::db::SyncMode::Never,
+                })
+                .buffer_pool_bytes(opts.cache_size)
+                .max_key_size(opts.max_key_size)
+                .max_value_size(opts.max_value_size.saturating_add(MAX_HEADER))
+                .create_if_missing(opts.create_if_missing);
+            Ok(Arc::new(lsm_core::btree::BTreeStore::open(path, o)?))
+        }
     }
 }

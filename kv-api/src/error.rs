@@ -30,9 +30,6 @@ pub enum Error {
     /// The database was closed (by [`crate::Db::close`]) and refuses every operation.
     #[error("database is closed")]
     Closed,
-    /// The engine asked for is not available in this build.
-    #[error("storage engine {0} is not available yet")]
-    EngineUnavailable(&'static str),
     /// A key is longer than [`crate::Options::max_key_size`].
     #[error("key of {len} bytes exceeds the limit of {max} bytes")]
     KeyTooLarge {

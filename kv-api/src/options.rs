@@ -19,8 +19,8 @@ pub enum EngineKind {
     /// The log-structured merge tree (write-optimized). The default.
     #[default]
     Lsm,
-    /// The B+ tree (read-optimized). Not available yet: opening returns
-    /// [`crate::Error::EngineUnavailable`].
+    /// The copy-on-write B+ tree (read-optimized; one page file). A directory created by one
+    /// engine is refused by the other (`NotADatabase`).
     BTree,
 }
 

@@ -282,15 +282,15 @@ fn a_closed_database_refuses_everything() {
 }
 
 #[test]
-fn opening_the_unavailable_engine_is_a_typed_error() {
+fn a_directory_of_one_engine_is_refused_by_the_other() {
     let dir = tempfile::tempdir().unwrap();
-    match Db::open_with(
-        dir.path(),
-        kv_api::Options::new().engine(kv_api::EngineKind::BTree),
-    ) {
-        Err(Error::EngineUnavailable(name)) => assert_eq!(name, "btree"),
-        Ok(_) => {} // the B+ tree has been wired in
-        Err(e) => panic!("unexpected {e}"),
+    let lsm = Db::open_with(dir.path(), kv_api::Options::new().engine(kv_api::EngineKind::Lsm)).unwrap();
+    lsm.put("k", "v").unwrap();
+    lsm.close().unwrap();
+    match Db::open_with(dir.path(), kv_api::Options::new().engine(kv_api::EngineKind::BTree)) {
+        Err(Error::Storage(lsm_core::Error::NotADatabase { .. })) => {}
+        Err(e) => panic!("expected NotADatabase, got {e}"),
+        Ok(_) => panic!("a B+ tree opened an LSM directory"),
     }
 }
 

@@ -38,7 +38,7 @@ impl Transaction {
             Err(e) => {
                 self.db.counters.count_error(&e);
                 if matches!(e, Error::Deadlock) {
-                    self.finish(false);
+                    self.finish(true);
                 }
                 Err(e)
             }

@@ -7,7 +7,7 @@ use tempfile::TempDir;
 
 /// The engines every test runs against.
 pub fn engines() -> Vec<EngineKind> {
-    vec![EngineKind::Lsm]
+    vec![EngineKind::Lsm, EngineKind::BTree]
 }
 
 /// Small, fast options for `kind` (no fsync: the tests do not simulate power loss).
