@@ -1,7 +1,8 @@
 //! A tour of the kv-api basics: open, put/get/delete, keyspaces, batches, scans, snapshots,
 //! TTL, merge counters and a transaction.
 //!
-//! Run with `cargo run -p kv-api --example quickstart`.
+//! Run with `cargo run --release -p kv-api --example quickstart [DIR]` (default `./strata-data`).
+//! The data stays: run it again and the visit counter goes up.
 
 use std::time::Duration;
 
@@ -9,16 +10,32 @@ use kv_api::merge::U64Add;
 use kv_api::{Db, KeyspaceOptions, Options, WriteBatch};
 
 fn main() -> kv_api::Result<()> {
-    let dir = std::env::temp_dir().join(format!("strata-quickstart-{}", std::process::id()));
-    let db = Db::open_with(&dir, Options::new().merge_operator(U64Add))?;
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "strata-data".to_string());
+    let db = Db::open_with(
+        &dir,
+        Options::new()
+            .merge_operator(U64Add)
+            .keyspace_options("stats", KeyspaceOptions::new().merge_operator(U64Add)),
+    )?;
+    println!("database in {dir}");
 
     // Point reads and writes on the default keyspace.
     db.put("greeting", "hello")?;
     println!("greeting = {:?}", db.get("greeting")?);
 
     // Keyspaces are separate, ordered key spaces.
-    let users = db.create_keyspace("users")?;
-    let stats = db.create_keyspace_with("stats", KeyspaceOptions::new().merge_operator(U64Add))?;
+    let users = match db.open_keyspace("users") {
+        Ok(ks) => ks,
+        Err(_) => db.create_keyspace("users")?,
+    };
+    let stats = match db.open_keyspace("stats") {
+        Ok(ks) => ks,
+        Err(_) => {
+            db.create_keyspace_with("stats", KeyspaceOptions::new().merge_operator(U64Add))?
+        }
+    };
 
     // A batch writes to several keyspaces atomically.
     let mut batch = WriteBatch::new();
@@ -63,9 +80,9 @@ fn main() -> kv_api::Result<()> {
         .unwrap_or(0);
     tx.put(&db, "visits", U64Add::encode(visits + 1))?;
     tx.commit()?;
+    println!("visits (across runs): {}", visits + 1);
 
     drop(snap);
     db.close()?;
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -284,10 +284,17 @@ fn a_closed_database_refuses_everything() {
 #[test]
 fn a_directory_of_one_engine_is_refused_by_the_other() {
     let dir = tempfile::tempdir().unwrap();
-    let lsm = Db::open_with(dir.path(), kv_api::Options::new().engine(kv_api::EngineKind::Lsm)).unwrap();
+    let lsm = Db::open_with(
+        dir.path(),
+        kv_api::Options::new().engine(kv_api::EngineKind::Lsm),
+    )
+    .unwrap();
     lsm.put("k", "v").unwrap();
     lsm.close().unwrap();
-    match Db::open_with(dir.path(), kv_api::Options::new().engine(kv_api::EngineKind::BTree)) {
+    match Db::open_with(
+        dir.path(),
+        kv_api::Options::new().engine(kv_api::EngineKind::BTree),
+    ) {
         Err(Error::Storage(lsm_core::Error::NotADatabase { .. })) => {}
         Err(e) => panic!("expected NotADatabase, got {e}"),
         Ok(_) => panic!("a B+ tree opened an LSM directory"),

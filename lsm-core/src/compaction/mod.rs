@@ -136,6 +136,14 @@ pub fn level_targets(ks: &KeyspaceVersion, opts: &CompactionOptions) -> (usize, 
         base -= 1;
         targets[base] = t.max(1);
     }
+    // L0 must never compact *below* data that is still in a shallower level: that older data
+    // would then shadow the newer. When the data shrank and the computed base moved down, L0
+    // keeps going to the shallowest non-empty level until those levels drain downwards.
+    if let Some(first) = (1..=last).find(|l| !ks.levels[*l].is_empty()) {
+        if first < base {
+            base = first;
+        }
+    }
     (base, targets)
 }
 
@@ -384,6 +392,48 @@ mod tests {
         assert_eq!(t.inputs[0].number, FileNumber(4));
         assert!(!t.trivial_move);
         assert_eq!(t.overlaps.len(), 1);
+    }
+
+    /// Regression (found by the long model test): after deletes shrank the last level, the
+    /// computed base level moved below a still non-empty level, and L0 compacted its newer data
+    /// *under* older data, which then shadowed it on reads.
+    #[test]
+    fn l0_never_compacts_below_a_non_empty_level() {
+        let l0 = vec![
+            file(20, "a", "z", 10),
+            file(21, "a", "z", 10),
+            file(22, "a", "z", 10),
+            file(23, "a", "z", 10),
+        ];
+        let l5 = vec![file(5, "a", "m", 10)];
+        let l6 = vec![file(2, "a", "z", 100)];
+        let v = version(vec![l0, vec![], vec![], vec![], vec![], l5, l6]);
+        let ks = &v.keyspaces[&KeyspaceId::DEFAULT];
+        let (base, _) = level_targets(ks, &opts());
+        assert_eq!(
+            base, 5,
+            "the shallowest non-empty level, not the computed 6"
+        );
+        // The stranded level drains first (it has no target), then L0 goes to the last level.
+        let t = pick(&v, &opts(), &|_, _| None).unwrap();
+        assert_eq!((t.level, t.output_level), (5, 6));
+        let l0 = vec![
+            file(20, "a", "z", 10),
+            file(21, "a", "z", 10),
+            file(22, "a", "z", 10),
+            file(23, "a", "z", 10),
+        ];
+        let v = version(vec![
+            l0,
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![file(2, "a", "z", 100)],
+        ]);
+        let t = pick(&v, &opts(), &|_, _| None).unwrap();
+        assert_eq!((t.level, t.output_level), (0, 6));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //!   still in `imms` or already flushed into `version`, never neither.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -53,7 +54,7 @@ pub struct Version {
 impl Version {
     /// Applies `edit`, returning the new version. Deleting a file that is not there, or adding
     /// one to an unknown keyspace, means the manifest is inconsistent: corruption.
-    pub fn apply(&self, edit: &VersionEdit, manifest: &std::path::Path) -> Result<Version> {
+    pub fn apply(&self, edit: &VersionEdit, manifest: &Path) -> Result<Version> {
         let mut v = self.clone();
         let bad = |reason: String| Error::corruption(manifest, 0, reason);
         for (id, name) in &edit.keyspaces_added {
@@ -69,6 +70,10 @@ impl Version {
                 ks.log_number = ks.log_number.max(*log);
             }
         }
+        // Files an edit deletes and adds again (a trivial move) keep their `Arc`: readers of
+        // older versions hold the same allocation, so its reference count keeps telling whether
+        // anyone still needs the file (see the obsolete-file purge).
+        let mut moved: BTreeMap<(KeyspaceId, FileNumber), Arc<FileMeta>> = BTreeMap::new();
         for (id, level, number) in &edit.deleted_files {
             let ks = v
                 .keyspaces
@@ -78,11 +83,10 @@ impl Version {
                 .levels
                 .get_mut(level.0 as usize)
                 .ok_or_else(|| bad(format!("edit names level {}", level.0)))?;
-            let before = files.len();
-            files.retain(|f| f.number != *number);
-            if files.len() == before {
+            let Some(i) = files.iter().position(|f| f.number == *number) else {
                 return Err(bad(format!("edit deletes file {number} which is not live")));
-            }
+            };
+            moved.insert((*id, *number), files.remove(i));
         }
         for (id, level, meta) in &edit.new_files {
             let Some(ks) = v.keyspaces.get_mut(id) else {
@@ -93,7 +97,10 @@ impl Version {
                 .levels
                 .get_mut(level.0 as usize)
                 .ok_or_else(|| bad(format!("edit names level {}", level.0)))?;
-            files.push(Arc::new(meta.clone()));
+            match moved.remove(&(*id, meta.number)) {
+                Some(same) => files.push(same),
+                None => files.push(Arc::new(meta.clone())),
+            }
         }
         for ks in v.keyspaces.values_mut() {
             sort_levels(&mut ks.levels);
@@ -262,5 +269,46 @@ mod loom_models {
             }
             writer.join().unwrap();
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::internal_key;
+    use crate::types::{SeqNo, ValueKind};
+
+    /// Regression (found by the long model test): a trivial move re-created the moved file's
+    /// `Arc`, so once the moved file was compacted away its new `Arc` reached a count of one
+    /// while readers of older versions still held the old one — and the purge unlinked a file
+    /// they were about to open.
+    #[test]
+    fn a_trivial_move_keeps_the_files_arc() {
+        let meta = FileMeta {
+            number: FileNumber(7),
+            size: 10,
+            smallest: internal_key(b"a", SeqNo(1), ValueKind::Put),
+            largest: internal_key(b"b", SeqNo(1), ValueKind::Put),
+            smallest_seq: SeqNo(1),
+            largest_seq: SeqNo(1),
+            num_entries: 1,
+        };
+        let ks = KeyspaceId::DEFAULT;
+        let add = VersionEdit {
+            keyspaces_added: vec![(ks, "default".into())],
+            new_files: vec![(ks, Level(5), meta.clone())],
+            ..VersionEdit::default()
+        };
+        let v1 = Version::default().apply(&add, Path::new("m")).unwrap();
+        let mv = VersionEdit {
+            deleted_files: vec![(ks, Level(5), FileNumber(7))],
+            new_files: vec![(ks, Level(6), meta)],
+            ..VersionEdit::default()
+        };
+        let v2 = v1.apply(&mv, Path::new("m")).unwrap();
+        assert!(Arc::ptr_eq(
+            &v1.keyspaces[&ks].levels[5][0],
+            &v2.keyspaces[&ks].levels[6][0]
+        ));
     }
 }
