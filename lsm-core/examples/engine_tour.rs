@@ -2,7 +2,7 @@
 //! first argument), write a batch, read it back, iterate, and reopen.
 //!
 //! ```text
-//! cargo run --release --example quickstart [DIR]
+//! cargo run --release -p lsm-core --example engine_tour [DIR]
 //! ```
 
 use lsm_core::db::{LsmDb, Options, SyncMode};
