@@ -61,7 +61,7 @@ fn read_state(db: &dyn Store) -> State {
 fn sigkill_at_random_moments_loses_no_acknowledged_write() {
     let cycles = env_u64("STRATA_SIGKILL_CYCLES", 12);
     let mut rng = StdRng::seed_from_u64(env_u64("STRATA_SIGKILL_SEED", 7));
-    for engine in ["lsm"] {
+    for engine in ["lsm", "btree"] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("db");
         let mut model = State::new();
@@ -104,9 +104,16 @@ fn sigkill_at_random_moments_loses_no_acknowledged_write() {
                     acked += 1;
                 }
             }
-            let db = LsmDb::open(&dir, Options::new())
-                .unwrap_or_else(|e| panic!("cycle {cycle}: reopen: {e}"));
-            let got = read_state(&db);
+            let opened: lsm_core::Result<Box<dyn Store>> = match engine {
+                "lsm" => LsmDb::open(&dir, Options::new()).map(|d| Box::new(d) as Box<dyn Store>),
+                _ => lsm_core::btree::BTreeStore::open(
+                    &dir,
+                    lsm_core::btree::BTreeOptions::new().page_size(1024),
+                )
+                .map(|d| Box::new(d) as Box<dyn Store>),
+            };
+            let db = opened.unwrap_or_else(|e| panic!("cycle {cycle}: reopen: {e}"));
+            let got = read_state(&*db);
             if got != model {
                 let (_, ops) = pending.clone().unwrap_or_else(|| {
                     panic!("cycle {cycle}: state differs and nothing was in flight")

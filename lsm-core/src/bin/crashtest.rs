@@ -3,7 +3,7 @@
 //! ```text
 //! strata-crashtest DIR LOG ENGINE SYNC SEED
 //! ```
-//! Opens the database in `DIR` (ENGINE `lsm`; SYNC `always` or `group`) and writes random
+//! Opens the database in `DIR` (ENGINE `lsm` or `btree`; SYNC `always` or `group`) and writes random
 //! batches — puts, deletes and range deletes across two keyspaces — forever. Before each batch
 //! it appends `I <id> <op>;<op>;...` to `LOG` and fsyncs it; after the write is acknowledged it
 //! appends `A <id>` and fsyncs again. The parent (`tests/sigkill.rs`) kills it with SIGKILL at a
@@ -53,6 +53,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 .target_file_size(32 << 10)
                 .max_bytes_for_level_base(256 << 10)
                 .l0_compaction_trigger(2),
+        )?),
+        "btree" => Box::new(lsm_core::btree::BTreeStore::open(
+            dir,
+            lsm_core::btree::BTreeOptions::new()
+                .sync_mode(sync)
+                .page_size(1024)
+                .buffer_pool_bytes(256 << 10),
         )?),
         other => return Err(format!("unknown engine {other}").into()),
     };
