@@ -336,6 +336,10 @@ fn switch_memtable(inner: &Inner, force: bool) -> Result<()> {
         version: Arc::clone(&cur.version),
     });
     drop(slot);
+    // Notify under the state lock: the flush thread checks for immutable memtables under it
+    // and then waits, so a notify between its check and its wait would be lost (and `flush()`
+    // would wait forever) if we did not take the lock.
+    let _st = inner.state.lock();
     inner.state_cv.notify_all();
     Ok(())
 }
