@@ -7,15 +7,22 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 
-use super::page::{entry_size, sep_size, Body, Node, PageRef, Sep, REF_LEN};
+use super::node::{sep_size, Node, Sep};
+use super::page::PageRef;
 use super::tree::Root;
 use super::txn::{shortest_separator, Txn};
 
+#[derive(Default)]
 struct LevelBuf {
-    node: Node,
+    /// The node being filled (`None` until it has its first entry or child).
+    node: Option<Node>,
     /// Separator between the previous node of this level and the one being filled.
     sep_before: Option<Sep>,
     finished: u64,
+}
+
+fn internal(why: &str) -> Error {
+    Error::InvalidArgument(format!("internal error: bulk load: {why}"))
 }
 
 /// Streams sorted entries into a new tree inside a transaction.
@@ -23,6 +30,7 @@ pub struct Builder<'t, 'a> {
     txn: &'t mut Txn<'a>,
     levels: Vec<LevelBuf>,
     last_key: Option<Bytes>,
+    cell: Vec<u8>,
     /// Entries added.
     pub entries: u64,
     /// Sum of key and value lengths added.
@@ -36,6 +44,7 @@ impl<'t, 'a> Builder<'t, 'a> {
             txn,
             levels: Vec::new(),
             last_key: None,
+            cell: Vec::with_capacity(256),
             entries: 0,
             logical_bytes: 0,
         }
@@ -43,20 +52,7 @@ impl<'t, 'a> Builder<'t, 'a> {
 
     fn level(&mut self, l: usize) -> &mut LevelBuf {
         while self.levels.len() <= l {
-            let level = self.levels.len() as u8;
-            let body = if level == 0 {
-                Body::Leaf(Vec::new())
-            } else {
-                Body::Branch {
-                    seps: Vec::new(),
-                    children: Vec::new(),
-                }
-            };
-            self.levels.push(LevelBuf {
-                node: Node::new(self.txn.id, level, body),
-                sep_before: None,
-                finished: 0,
-            });
+            self.levels.push(LevelBuf::default());
         }
         &mut self.levels[l]
     }
@@ -70,42 +66,51 @@ impl<'t, 'a> Builder<'t, 'a> {
                 ));
             }
         }
-        let e = self.txn.make_entry(key, val)?;
-        let size = entry_size(&e);
-        let usable = self.txn.pager.geo.usable();
-        let full = {
-            let l0 = self.level(0);
-            !l0.node.is_empty() && l0.node.size + size > usable
-        };
-        if full {
-            let last = self.last_key.clone().unwrap_or_default();
-            let sep = self.txn.make_sep(shortest_separator(&last, key))?;
-            self.finish(0, Some(sep))?;
-        }
-        let l0 = self.level(0);
-        l0.node.size += size;
-        if let Body::Leaf(entries) = &mut l0.node.body {
-            entries.push(e);
-        }
+        let mut cell = std::mem::take(&mut self.cell);
+        let spill = self.txn.make_entry(key, val, &mut cell);
+        let added = spill.and_then(|spill| self.push_cell(key, &cell, spill));
+        self.cell = cell;
+        added?;
         self.last_key = Some(Bytes::copy_from_slice(key));
         self.entries += 1;
         self.logical_bytes += (key.len() + val.len()) as u64;
         Ok(())
     }
 
+    fn push_cell(
+        &mut self,
+        key: &[u8],
+        cell: &[u8],
+        spill: Option<(PageRef, Bytes)>,
+    ) -> Result<()> {
+        let usable = self.txn.pager.geo.usable();
+        let full = self
+            .level(0)
+            .node
+            .as_ref()
+            .is_some_and(|n| n.size() + cell.len() > usable);
+        if full {
+            let last = self.last_key.clone().unwrap_or_default();
+            let sep = self.txn.make_sep(shortest_separator(&last, key))?;
+            self.finish(0, Some(sep))?;
+        }
+        let gen = self.txn.id;
+        let node = self
+            .level(0)
+            .node
+            .get_or_insert_with(|| Node::new_leaf(gen));
+        node.insert_cell(node.keys(), cell, spill);
+        Ok(())
+    }
+
     /// Writes the node of level `l` and hands it to level `l + 1`; `next_sep` separates it from
     /// the node that follows.
     fn finish(&mut self, l: usize, next_sep: Option<Sep>) -> Result<()> {
-        let gen = self.txn.id;
         let lb = self.level(l);
-        let empty = match &lb.node.body {
-            Body::Leaf(_) => Body::Leaf(Vec::new()),
-            Body::Branch { .. } => Body::Branch {
-                seps: Vec::new(),
-                children: Vec::new(),
-            },
-        };
-        let node = std::mem::replace(&mut lb.node, Node::new(gen, l as u8, empty));
+        let node = lb
+            .node
+            .take()
+            .ok_or_else(|| internal("finishing an empty level"))?;
         let sep = std::mem::replace(&mut lb.sep_before, next_sep);
         lb.finished += 1;
         let r = self.txn.place(None, node)?;
@@ -114,32 +119,35 @@ impl<'t, 'a> Builder<'t, 'a> {
 
     fn push_child(&mut self, l: usize, sep: Option<Sep>, r: PageRef) -> Result<()> {
         let usable = self.txn.pager.geo.usable();
+        let gen = self.txn.id;
         let overflow = {
             let lb = self.level(l);
-            matches!(&sep, Some(s) if lb.node.size + sep_size(s) > usable)
+            match (&lb.node, &sep) {
+                (Some(n), Some(s)) => n.size() + sep_size(s.key.len(), s.spill.is_some()) > usable,
+                _ => false,
+            }
         };
         if overflow {
             // The separator moves up between this node and the next; the next starts with `r`.
             self.finish(l, sep)?;
-            let lb = self.level(l);
-            if let Body::Branch { children, .. } = &mut lb.node.body {
-                children.push(r);
-            }
-            lb.node.size = REF_LEN;
+            self.level(l).node = Some(Node::new_branch(gen, l as u8, r));
             return Ok(());
         }
+        let mut scratch = std::mem::take(&mut self.txn.scratch);
         let lb = self.level(l);
-        if let Body::Branch { seps, children } = &mut lb.node.body {
-            match sep {
-                Some(s) if !children.is_empty() => {
-                    lb.node.size += sep_size(&s);
-                    seps.push(s);
-                }
-                _ => lb.node.size = REF_LEN,
+        let pushed = match (&mut lb.node, sep) {
+            (Some(n), Some(s)) => {
+                n.insert_sep(n.keys(), &s, r, &mut scratch);
+                Ok(())
             }
-            children.push(r);
-        }
-        Ok(())
+            (slot @ None, _) => {
+                *slot = Some(Node::new_branch(gen, l as u8, r));
+                Ok(())
+            }
+            (Some(_), None) => Err(internal("a child without its separator")),
+        };
+        self.txn.scratch = scratch;
+        pushed
     }
 
     /// Finishes every level; returns the root and the entry and byte counts.
@@ -151,8 +159,10 @@ impl<'t, 'a> Builder<'t, 'a> {
         loop {
             let top = l + 1 == self.levels.len();
             if top && self.levels[l].finished == 0 {
-                let gen = self.txn.id;
-                let node = std::mem::replace(&mut self.levels[l].node, Node::empty_leaf(gen));
+                let node = self.levels[l]
+                    .node
+                    .take()
+                    .ok_or_else(|| internal("no root"))?;
                 let at = self.txn.place(None, node)?;
                 return Ok((
                     Root {

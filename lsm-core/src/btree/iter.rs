@@ -11,7 +11,8 @@ use bytes::Bytes;
 use crate::error::Result;
 use crate::store::{KeyRange, StoreIter};
 
-use super::page::{Node, PageRef, Val};
+use super::node::{Node, ValRef};
+use super::page::PageRef;
 use super::pool::Pager;
 use super::store::Inner;
 use super::tree::{Cursor, PageSource, Root};
@@ -30,12 +31,12 @@ impl PageSource for ReadSrc<'_> {
         self.pager.load(r, level, self.page_count)
     }
 
-    fn value(&self, v: &Val) -> Result<Bytes> {
+    fn value(&self, v: ValRef<'_>) -> Result<Bytes> {
         match v {
-            Val::Inline(b) => Ok(b.clone()),
-            Val::Spilled { at, len } => self
+            ValRef::Inline(b) => Ok(Bytes::copy_from_slice(b)),
+            ValRef::Spilled { at, len } => self
                 .pager
-                .read_run(*at, *len, self.page_count)
+                .read_run(at, len, self.page_count)
                 .map(Bytes::from),
         }
     }
@@ -47,7 +48,9 @@ pub struct BTreeIter {
     version: Arc<Version>,
     cursor: Cursor,
     range: KeyRange,
-    value: Bytes,
+    /// The current value when it lives in an overflow run (inline values are read from the
+    /// cursor's leaf).
+    spilled: Bytes,
 }
 
 impl BTreeIter {
@@ -62,7 +65,7 @@ impl BTreeIter {
             version,
             cursor: Cursor::new(root),
             range,
-            value: Bytes::new(),
+            spilled: Bytes::new(),
         }
     }
 
@@ -78,11 +81,13 @@ impl BTreeIter {
             let Some(e) = cursor.entry() else {
                 return Ok(());
             };
-            if !self.range.contains(&e.key) {
+            if !self.range.contains(e.key) {
                 cursor.reset();
                 return Ok(());
             }
-            self.value = src.value(&e.val)?;
+            if let ValRef::Spilled { .. } = e.val {
+                self.spilled = src.value(e.val)?;
+            }
             Ok(())
         });
         if r.is_err() {
@@ -95,7 +100,7 @@ impl BTreeIter {
 /// Positions on the first key `>= key`, or `> key` when `exclusive`.
 fn seek_after(c: &mut Cursor, src: &ReadSrc<'_>, key: &[u8], exclusive: bool) -> Result<()> {
     c.seek_ge(src, key)?;
-    if exclusive && c.entry().is_some_and(|e| e.key.as_ref() == key) {
+    if exclusive && c.entry().is_some_and(|e| e.key == key) {
         c.next(src)?;
     }
     Ok(())
@@ -104,7 +109,7 @@ fn seek_after(c: &mut Cursor, src: &ReadSrc<'_>, key: &[u8], exclusive: bool) ->
 /// Positions on the last key `<= key`, or `< key` when `exclusive`.
 fn seek_before(c: &mut Cursor, src: &ReadSrc<'_>, key: &[u8], exclusive: bool) -> Result<()> {
     c.seek_le(src, key)?;
-    if exclusive && c.entry().is_some_and(|e| e.key.as_ref() == key) {
+    if exclusive && c.entry().is_some_and(|e| e.key == key) {
         c.prev(src)?;
     }
     Ok(())
@@ -156,14 +161,14 @@ impl StoreIter for BTreeIter {
     }
 
     fn key(&self) -> &[u8] {
-        self.cursor.entry().map(|e| e.key.as_ref()).unwrap_or(&[])
+        self.cursor.entry().map(|e| e.key).unwrap_or(&[])
     }
 
     fn value(&self) -> &[u8] {
-        if self.cursor.valid() {
-            &self.value
-        } else {
-            &[]
+        match self.cursor.entry().map(|e| e.val) {
+            Some(ValRef::Inline(v)) => v,
+            Some(ValRef::Spilled { .. }) => &self.spilled,
+            None => &[],
         }
     }
 }

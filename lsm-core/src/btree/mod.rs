@@ -5,12 +5,14 @@
 //! | --- | --- |
 //! | `options.rs` | [`BTreeOptions`] |
 //! | `page.rs` | page header, leaf/branch/overflow encodings, checksums |
+//! | `node.rs` | leaf and branch nodes in memory: the encoded body plus cell offsets |
 //! | `meta.rs` | the two alternating meta pages |
 //! | `freelist.rs` | free and pending pages, and their on-disk blob |
 //! | `catalog.rs` | keyspace records |
 //! | `pool.rs` | the page file and the bounded, clock-evicted buffer pool |
 //! | `tree.rs` | lookups and the bidirectional cursor |
-//! | `txn.rs` | copy-on-write insert, delete (merge/redistribute), range delete |
+//! | `txn.rs` | copy-on-write insert, delete, range delete |
+//! | `reshape.rs` | splits (B*-style two into three), merges and redistribution |
 //! | `bulk.rs` | bottom-up bulk load of sorted input |
 //! | `writer.rs` | commit protocol, open and create |
 //! | `iter.rs` | the `StoreIter` over a pinned version |
@@ -32,9 +34,11 @@ mod catalog;
 mod freelist;
 mod iter;
 mod meta;
+mod node;
 mod options;
 mod page;
 mod pool;
+mod reshape;
 mod store;
 mod tree;
 mod txn;

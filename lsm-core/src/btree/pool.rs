@@ -11,7 +11,8 @@
 //! reused page is dropped from the pool when it is allocated, so a cached node is always the
 //! node its page number and gen name.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,7 +23,32 @@ use parking_lot::Mutex;
 use crate::error::{Error, Result};
 use crate::fs::RandomRwFile;
 
-use super::page::{decode_node, decode_run, Geometry, Loc, Node, PageRef};
+use super::node::{decode_node, Node};
+use super::page::{decode_run, Geometry, Loc, PageRef};
+
+/// Hashes page numbers with one multiplication (they need no protection against collisions
+/// chosen by an attacker, and SipHash showed up in profiles).
+#[derive(Clone, Copy, Default)]
+pub struct PageHasher(u64);
+
+impl Hasher for PageHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by page number.
+pub type PageMap<V> = HashMap<u32, V, BuildHasherDefault<PageHasher>>;
+/// A set of page numbers.
+pub type PageSet = HashSet<u32, BuildHasherDefault<PageHasher>>;
 
 struct Frame {
     page: u32,
@@ -33,7 +59,7 @@ struct Frame {
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<u32, usize>,
+    map: PageMap<usize>,
     frames: Vec<Option<Frame>>,
     spare: Vec<usize>,
     hand: usize,
@@ -45,24 +71,23 @@ impl Shard {
     fn get(&mut self, r: PageRef) -> Option<Arc<Node>> {
         let i = *self.map.get(&r.page)?;
         let f = self.frames[i].as_mut()?;
-        if f.node.gen != r.gen {
+        if f.node.gen() != r.gen {
             return None;
         }
         f.referenced = true;
         Some(Arc::clone(&f.node))
     }
 
-    fn remove(&mut self, page: u32) {
-        if let Some(i) = self.map.remove(&page) {
-            if let Some(f) = self.frames[i].take() {
-                self.used -= f.cost;
-            }
-            self.spare.push(i);
-        }
+    fn remove(&mut self, page: u32) -> Option<Frame> {
+        let i = self.map.remove(&page)?;
+        self.spare.push(i);
+        let f = self.frames[i].take()?;
+        self.used -= f.cost;
+        Some(f)
     }
 
     fn insert(&mut self, page: u32, node: Arc<Node>, cost: usize) {
-        self.remove(page);
+        drop(self.remove(page));
         if cost > self.cap {
             return;
         }
@@ -101,7 +126,7 @@ impl Shard {
                     f.referenced = false;
                 } else {
                     let page = f.page;
-                    self.remove(page);
+                    drop(self.remove(page));
                     return true;
                 }
             }
@@ -194,13 +219,27 @@ impl Pager {
 
     /// Caches a clean node.
     pub fn cache(&self, page: u32, node: Arc<Node>) {
-        let cost = node.mem_cost(self.geo.page_size);
+        let cost = node.mem_cost();
         self.shard(page).lock().insert(page, node, cost);
     }
 
     /// Drops a page from the pool (it is being reused).
     pub fn forget(&self, page: u32) {
-        self.shard(page).lock().remove(page);
+        // The node is dropped outside the shard's lock.
+        let gone = self.shard(page).lock().remove(page);
+        drop(gone);
+    }
+
+    /// Takes the node `r` names out of the pool, if it is there: the writer is about to change
+    /// it (under a new page number), and the committed page it leaves is only read again by
+    /// older states, from the file, where it stays unchanged until it is reused.
+    pub fn take(&self, r: PageRef) -> Option<Arc<Node>> {
+        let mut s = self.shard(r.page).lock();
+        let i = *s.map.get(&r.page)?;
+        if s.frames[i].as_ref()?.node.gen() != r.gen {
+            return None;
+        }
+        s.remove(r.page).map(|f| f.node)
     }
 
     /// Fails with corruption unless `pages` pages from `page` lie below `page_count`.
@@ -237,7 +276,7 @@ impl Pager {
     /// bounds the pages the caller's state uses.
     pub fn load(&self, r: PageRef, level: u8, page_count: u64) -> Result<Arc<Node>> {
         if let Some(n) = self.shard(r.page).lock().get(r) {
-            if n.level == level {
+            if n.level() == level {
                 self.io.hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(n);
             }

@@ -598,7 +598,33 @@ impl Inner {
         b: &WriteBatch,
         changed: &mut BTreeSet<KeyspaceId>,
     ) -> Result<Result<SeqNo>> {
-        enum Op {
+        // Without merge operands nothing needs resolving: once every operation decodes and
+        // names a known keyspace, the batch is applied straight from its bytes.
+        let mut has_merge = false;
+        for op in b.iter() {
+            let op = match op {
+                Ok(op) => op,
+                Err(e) => return Ok(Err(e)),
+            };
+            if !w.keyspaces.contains_key(&op.keyspace) {
+                return Ok(Err(Error::UnknownKeyspace(op.keyspace.to_string())));
+            }
+            has_merge |= op.kind == ValueKind::Merge;
+        }
+        if !has_merge {
+            for op in b.iter().flatten() {
+                let (ks, k, v) = (op.keyspace, op.key, op.value);
+                match op.kind {
+                    ValueKind::Put => apply_op(w, txn, changed, ks, Op::Put(k, v))?,
+                    ValueKind::Delete => apply_op(w, txn, changed, ks, Op::Del(k))?,
+                    ValueKind::RangeDelete => apply_op(w, txn, changed, ks, Op::Range(k, v))?,
+                    ValueKind::Merge => {}
+                }
+            }
+            w.last_seq += u64::from(b.count());
+            return Ok(Ok(SeqNo(w.last_seq)));
+        }
+        enum Owned {
             Put(KeyspaceId, Vec<u8>, Vec<u8>),
             Del(KeyspaceId, Vec<u8>),
             Range(KeyspaceId, Vec<u8>, Vec<u8>),
@@ -619,11 +645,11 @@ impl Inner {
             match op.kind {
                 ValueKind::Put => {
                     overlay.insert((ks, op.key.to_vec()), Some(op.value.to_vec()));
-                    ops.push(Op::Put(ks, op.key.to_vec(), op.value.to_vec()));
+                    ops.push(Owned::Put(ks, op.key.to_vec(), op.value.to_vec()));
                 }
                 ValueKind::Delete => {
                     overlay.insert((ks, op.key.to_vec()), None);
-                    ops.push(Op::Del(ks, op.key.to_vec()));
+                    ops.push(Owned::Del(ks, op.key.to_vec()));
                 }
                 ValueKind::RangeDelete => {
                     for ((k, key), v) in overlay.iter_mut() {
@@ -632,7 +658,7 @@ impl Inner {
                         }
                     }
                     ranges.push((ks, op.key.to_vec(), op.value.to_vec()));
-                    ops.push(Op::Range(ks, op.key.to_vec(), op.value.to_vec()));
+                    ops.push(Owned::Range(ks, op.key.to_vec(), op.value.to_vec()));
                 }
                 ValueKind::Merge => {
                     let Some(mop) = self.merge_ops.read().get(&ks).cloned() else {
@@ -649,8 +675,7 @@ impl Inner {
                             None
                         }
                         None => {
-                            let found = tree::get(&*txn, info.root, op.key)
-                                .and_then(|v| v.map(|v| txn.value(&v)).transpose());
+                            let found = tree::get(&*txn, info.root, op.key);
                             match found {
                                 Ok(v) => v.map(|b| b.to_vec()),
                                 Err(e) => return Ok(Err(e)),
@@ -668,43 +693,16 @@ impl Inner {
                         }));
                     }
                     overlay.insert((ks, op.key.to_vec()), Some(merged.clone()));
-                    ops.push(Op::Put(ks, op.key.to_vec(), merged));
+                    ops.push(Owned::Put(ks, op.key.to_vec(), merged));
                 }
             }
         }
         for op in ops {
-            let ks = match &op {
-                Op::Put(ks, ..) | Op::Del(ks, _) | Op::Range(ks, ..) => *ks,
-            };
-            let Some(info) = w.keyspaces.get_mut(&ks) else {
-                continue;
-            };
             match op {
-                Op::Put(_, k, v) => {
-                    let (root, replaced) = txn.insert(info.root, &k, &v)?;
-                    info.root = root;
-                    match replaced {
-                        Some(old) => info.logical_bytes -= old.min(info.logical_bytes),
-                        None => info.entries += 1,
-                    }
-                    info.logical_bytes += (k.len() + v.len()) as u64;
-                }
-                Op::Del(_, k) => {
-                    let (root, removed) = txn.delete(info.root, &k)?;
-                    info.root = root;
-                    if let Some(sz) = removed {
-                        info.entries = info.entries.saturating_sub(1);
-                        info.logical_bytes = info.logical_bytes.saturating_sub(sz);
-                    }
-                }
-                Op::Range(_, lo, hi) => {
-                    let (root, n, sz) = txn.delete_range(info.root, &lo, &hi)?;
-                    info.root = root;
-                    info.entries = info.entries.saturating_sub(n);
-                    info.logical_bytes = info.logical_bytes.saturating_sub(sz);
-                }
+                Owned::Put(ks, k, v) => apply_op(w, txn, changed, ks, Op::Put(&k, &v))?,
+                Owned::Del(ks, k) => apply_op(w, txn, changed, ks, Op::Del(&k))?,
+                Owned::Range(ks, lo, hi) => apply_op(w, txn, changed, ks, Op::Range(&lo, &hi))?,
             }
-            changed.insert(ks);
         }
         w.last_seq += u64::from(b.count());
         Ok(Ok(SeqNo(w.last_seq)))
@@ -724,8 +722,8 @@ impl Inner {
             let mut c = Cursor::new(info.root);
             c.seek_first(&read)?;
             while let Some(e) = c.entry() {
-                let val = read.value(&e.val)?;
-                b.add(&e.key, &val)?;
+                let val = read.value(e.val)?;
+                b.add(e.key, &val)?;
                 c.next(&read)?;
             }
             let (root, entries, logical_bytes) = b.finish_all()?;
@@ -769,7 +767,7 @@ impl Inner {
                 Bound::Included(k) | Bound::Excluded(k) => c.seek_ge(&txn, k)?,
             }
             if let (Bound::Excluded(k), Some(e)) = (&from, c.entry()) {
-                if e.key.as_ref() == k.as_slice() {
+                if e.key == k.as_slice() {
                     c.next(&txn)?;
                 }
             }
@@ -777,19 +775,19 @@ impl Inner {
             let mut last = None;
             let mut seen = 0;
             while let Some(e) = c.entry() {
-                if range.is_above(&e.key) || seen == limit {
+                if range.is_above(e.key) || seen == limit {
                     break;
                 }
                 seen += 1;
                 last = Some(e.key.to_vec());
-                let val = txn.value(&e.val)?;
-                match filter.filter(&e.key, &val) {
+                let val = txn.value(e.val)?;
+                match filter.filter(e.key, &val) {
                     FilterDecision::Keep => {}
                     d => decisions.push((e.key.to_vec(), d)),
                 }
                 c.next(&txn)?;
             }
-            let more = c.entry().is_some_and(|e| !range.is_above(&e.key));
+            let more = c.entry().is_some_and(|e| !range.is_above(e.key));
             Ok((decisions, if more { last } else { None }))
         })();
         let (decisions, next) = match scanned {
@@ -841,6 +839,54 @@ impl Inner {
     }
 }
 
+/// One change to apply.
+enum Op<'a> {
+    Put(&'a [u8], &'a [u8]),
+    Del(&'a [u8]),
+    Range(&'a [u8], &'a [u8]),
+}
+
+/// Applies one change to keyspace `ks` and keeps its catalog counters. An error is fatal (the
+/// transaction's pages may be half-changed).
+fn apply_op(
+    w: &mut Writer,
+    txn: &mut Txn<'_>,
+    changed: &mut BTreeSet<KeyspaceId>,
+    ks: KeyspaceId,
+    op: Op<'_>,
+) -> Result<()> {
+    let Some(info) = w.keyspaces.get_mut(&ks) else {
+        return Ok(());
+    };
+    match op {
+        Op::Put(k, v) => {
+            let (root, replaced) = txn.insert(info.root, k, v)?;
+            info.root = root;
+            match replaced {
+                Some(old) => info.logical_bytes -= old.min(info.logical_bytes),
+                None => info.entries += 1,
+            }
+            info.logical_bytes += (k.len() + v.len()) as u64;
+        }
+        Op::Del(k) => {
+            let (root, removed) = txn.delete(info.root, k)?;
+            info.root = root;
+            if let Some(sz) = removed {
+                info.entries = info.entries.saturating_sub(1);
+                info.logical_bytes = info.logical_bytes.saturating_sub(sz);
+            }
+        }
+        Op::Range(lo, hi) => {
+            let (root, n, sz) = txn.delete_range(info.root, lo, hi)?;
+            info.root = root;
+            info.entries = info.entries.saturating_sub(n);
+            info.logical_bytes = info.logical_bytes.saturating_sub(sz);
+        }
+    }
+    changed.insert(ks);
+    Ok(())
+}
+
 impl Store for BTreeStore {
     fn write(&self, batch: WriteBatch) -> Result<SeqNo> {
         let i = &self.inner;
@@ -861,10 +907,7 @@ impl Store for BTreeStore {
             pager: &i.pager,
             page_count: v.page_count,
         };
-        match tree::get(&src, root, key)? {
-            Some(val) => src.value(&val).map(Some),
-            None => Ok(None),
-        }
+        tree::get(&src, root, key)
     }
 
     fn iter(&self, ks: KeyspaceId, range: KeyRange, at: ReadAt<'_>) -> Result<Box<dyn StoreIter>> {

@@ -13,7 +13,8 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 
-use super::page::{Body, Entry, Node, PageRef, Val};
+use super::node::{EntryRef, Node, ValRef};
+use super::page::PageRef;
 
 /// A tree's root. `height` 0 is the empty tree; 1 is a single leaf.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,7 +30,7 @@ pub trait PageSource {
     /// The node at `r`, which must be at `level`.
     fn node(&self, r: PageRef, level: u8) -> Result<Arc<Node>>;
     /// The bytes of a value.
-    fn value(&self, v: &Val) -> Result<Bytes>;
+    fn value(&self, v: ValRef<'_>) -> Result<Bytes>;
 }
 
 /// The level below a branch at `level`.
@@ -39,8 +40,8 @@ pub fn below(level: u8) -> Result<u8> {
         .ok_or_else(|| Error::InvalidArgument("internal error: branch at level 0".into()))
 }
 
-/// Looks `key` up.
-pub fn get(src: &dyn PageSource, root: Root, key: &[u8]) -> Result<Option<Val>> {
+/// Looks `key` up and reads its value.
+pub fn get(src: &dyn PageSource, root: Root, key: &[u8]) -> Result<Option<Bytes>> {
     if root.height == 0 {
         return Ok(None);
     }
@@ -48,15 +49,14 @@ pub fn get(src: &dyn PageSource, root: Root, key: &[u8]) -> Result<Option<Val>> 
     let mut level = root.height - 1;
     loop {
         let n = src.node(r, level)?;
-        match &n.body {
-            Body::Branch { children, .. } => {
-                r = children[n.child_index(key)];
-                level = below(level)?;
-            }
-            Body::Leaf(entries) => {
-                return Ok(n.search(key).ok().map(|i| entries[i].val.clone()));
-            }
+        if n.is_leaf() {
+            return match n.search(key) {
+                Ok(i) => src.value(n.entry(i).val).map(Some),
+                Err(_) => Ok(None),
+            };
         }
+        r = n.child(n.child_index(key));
+        level = below(level)?;
     }
 }
 
@@ -88,12 +88,9 @@ impl Cursor {
     }
 
     /// The current entry.
-    pub fn entry(&self) -> Option<&Entry> {
+    pub fn entry(&self) -> Option<EntryRef<'_>> {
         let (n, i) = self.stack.last()?;
-        match &n.body {
-            Body::Leaf(e) => e.get(*i),
-            Body::Branch { .. } => None,
-        }
+        (n.is_leaf() && *i < n.len()).then(|| n.entry(*i))
     }
 
     fn start(&mut self, src: &dyn PageSource) -> Result<Option<Arc<Node>>> {
@@ -113,27 +110,24 @@ impl Cursor {
         last: bool,
     ) -> Result<()> {
         loop {
-            match &node.body {
-                Body::Branch { children, .. } => {
-                    let i = if last { children.len() - 1 } else { 0 };
-                    let child = src.node(children[i], below(node.level)?)?;
-                    self.stack.push((node, i));
-                    node = child;
-                }
-                Body::Leaf(entries) => {
-                    if entries.is_empty() {
-                        self.stack.push((node, 0));
-                        return if last {
-                            self.prev_leaf(src)
-                        } else {
-                            self.next_leaf(src)
-                        };
-                    }
-                    let i = if last { entries.len() - 1 } else { 0 };
-                    self.stack.push((node, i));
-                    return Ok(());
-                }
+            if !node.is_leaf() {
+                let i = if last { node.len() - 1 } else { 0 };
+                let child = src.node(node.child(i), below(node.level())?)?;
+                self.stack.push((node, i));
+                node = child;
+                continue;
             }
+            if node.is_empty() {
+                self.stack.push((node, 0));
+                return if last {
+                    self.prev_leaf(src)
+                } else {
+                    self.next_leaf(src)
+                };
+            }
+            let i = if last { node.len() - 1 } else { 0 };
+            self.stack.push((node, i));
+            return Ok(());
         }
     }
 
@@ -159,18 +153,14 @@ impl Cursor {
             return Ok(false);
         };
         loop {
-            match &node.body {
-                Body::Branch { children, .. } => {
-                    let i = node.child_index(key);
-                    let child = src.node(children[i], below(node.level)?)?;
-                    self.stack.push((node, i));
-                    node = child;
-                }
-                Body::Leaf(_) => {
-                    self.stack.push((node, 0));
-                    return Ok(true);
-                }
+            if node.is_leaf() {
+                self.stack.push((node, 0));
+                return Ok(true);
             }
+            let i = node.child_index(key);
+            let child = src.node(node.child(i), below(node.level())?)?;
+            self.stack.push((node, i));
+            node = child;
         }
     }
 
@@ -231,10 +221,10 @@ impl Cursor {
         self.stack.pop();
         while let Some((n, i)) = self.stack.pop() {
             if i + 1 < n.len() {
-                let child = match &n.body {
-                    Body::Branch { children, .. } => src.node(children[i + 1], below(n.level)?)?,
-                    Body::Leaf(_) => continue,
-                };
+                if n.is_leaf() {
+                    continue;
+                }
+                let child = src.node(n.child(i + 1), below(n.level())?)?;
                 self.stack.push((n, i + 1));
                 return self.descend_edge(src, child, false);
             }
@@ -247,10 +237,10 @@ impl Cursor {
         self.stack.pop();
         while let Some((n, i)) = self.stack.pop() {
             if i > 0 {
-                let child = match &n.body {
-                    Body::Branch { children, .. } => src.node(children[i - 1], below(n.level)?)?,
-                    Body::Leaf(_) => continue,
-                };
+                if n.is_leaf() {
+                    continue;
+                }
+                let child = src.node(n.child(i - 1), below(n.level())?)?;
                 self.stack.push((n, i - 1));
                 return self.descend_edge(src, child, true);
             }

@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 
 use super::iter::ReadSrc;
 use super::meta::META_PAGES;
-use super::page::{Body, Entry, PageRef, Val};
+use super::node::{EntryRef, ValRef};
+use super::page::PageRef;
 use super::store::BTreeStore;
 use super::tree::{below, PageSource, Root};
 
@@ -61,13 +62,13 @@ impl Walk<'_> {
         Ok(())
     }
 
-    fn entry(&mut self, e: &Entry) -> Result<()> {
+    fn entry(&mut self, e: &EntryRef<'_>) -> Result<()> {
         if let Some(r) = e.key_spill {
             self.run(r, e.key.len() as u64)?;
         }
-        if let Val::Spilled { at, len } = &e.val {
-            self.run(*at, *len)?;
-            self.src.value(&e.val)?;
+        if let ValRef::Spilled { at, len } = e.val {
+            self.run(at, len)?;
+            self.src.value(e.val)?;
         }
         Ok(())
     }
@@ -77,40 +78,51 @@ impl Walk<'_> {
         self.mark(r.page, "node")?;
         self.report.node_pages += 1;
         let n = self.src.node(r, level)?;
-        let in_bounds =
-            |k: &Bytes| lo.as_ref().is_none_or(|l| k >= l) && hi.as_ref().is_none_or(|h| k < h);
-        match &n.body {
-            Body::Leaf(entries) => {
-                for e in entries {
-                    if !in_bounds(&e.key) {
-                        return Err(self.fail(r.page, "key outside its parent's separators".into()));
-                    }
-                    self.entry(e)?;
+        let in_bounds = |k: &[u8]| {
+            lo.as_ref().is_none_or(|l| k >= l.as_ref())
+                && hi.as_ref().is_none_or(|h| k < h.as_ref())
+        };
+        if n.is_leaf() {
+            for i in 0..n.keys() {
+                let e = n.entry(i);
+                if !in_bounds(e.key) {
+                    return Err(self.fail(r.page, "key outside its parent's separators".into()));
                 }
-                Ok(entries.len() as u64)
-            }
-            Body::Branch { seps, children } => {
-                let mut count = 0;
-                for (i, c) in children.iter().enumerate() {
-                    if let Some(s) = seps.get(i) {
-                        if !in_bounds(&s.key) {
-                            return Err(self.fail(r.page, "separator outside its parent's".into()));
-                        }
-                        if let Some(sp) = s.spill {
-                            self.run(sp, s.key.len() as u64)?;
-                        }
-                    }
-                    let clo = if i == 0 {
-                        lo.clone()
-                    } else {
-                        seps.get(i - 1).map(|s| s.key.clone())
-                    };
-                    let chi = seps.get(i).map(|s| s.key.clone()).or_else(|| hi.clone());
-                    count += self.tree(*c, below(level)?, clo, chi)?;
+                // Cached nodes were checked when read, but a node built in memory was not.
+                if i > 0 && n.key(i - 1) >= e.key {
+                    return Err(self.fail(r.page, format!("entry {i} is out of order")));
                 }
-                Ok(count)
+                self.entry(&e)?;
             }
+            return Ok(n.keys() as u64);
         }
+        let mut count = 0;
+        for i in 0..n.len() {
+            if i < n.keys() {
+                let s = n.sep(i);
+                if !in_bounds(&s.key) {
+                    return Err(self.fail(r.page, "separator outside its parent's".into()));
+                }
+                if i > 0 && n.key(i - 1) >= s.key.as_ref() {
+                    return Err(self.fail(r.page, format!("separator {i} is out of order")));
+                }
+                if let Some(sp) = s.spill {
+                    self.run(sp, s.key.len() as u64)?;
+                }
+            }
+            let clo = if i == 0 {
+                lo.clone()
+            } else {
+                Some(n.sep(i - 1).key)
+            };
+            let chi = if i < n.keys() {
+                Some(n.sep(i).key)
+            } else {
+                hi.clone()
+            };
+            count += self.tree(n.child(i), below(level)?, clo, chi)?;
+        }
+        Ok(count)
     }
 
     fn root(&mut self, root: Root) -> Result<u64> {

@@ -22,6 +22,7 @@ use crate::types::KeyspaceId;
 use super::catalog::{self, KsInfo};
 use super::freelist::FreeList;
 use super::meta::{Meta, META_PAGES};
+use super::node::ValRef;
 use super::page::{check_page, put_header, seal, Header, Loc, PageRef, HEADER_LEN, KIND_FREELIST};
 use super::pool::Pager;
 use super::tree::{Cursor, PageSource, Root};
@@ -199,15 +200,15 @@ struct Committed<'a> {
 }
 
 impl PageSource for Committed<'_> {
-    fn node(&self, r: PageRef, level: u8) -> Result<Arc<super::page::Node>> {
+    fn node(&self, r: PageRef, level: u8) -> Result<Arc<super::node::Node>> {
         self.pager.load(r, level, self.page_count)
     }
-    fn value(&self, v: &super::page::Val) -> Result<bytes::Bytes> {
+    fn value(&self, v: ValRef<'_>) -> Result<bytes::Bytes> {
         match v {
-            super::page::Val::Inline(b) => Ok(b.clone()),
-            super::page::Val::Spilled { at, len } => self
+            ValRef::Inline(b) => Ok(bytes::Bytes::copy_from_slice(b)),
+            ValRef::Spilled { at, len } => self
                 .pager
-                .read_run(*at, *len, self.page_count)
+                .read_run(at, len, self.page_count)
                 .map(bytes::Bytes::from),
         }
     }
@@ -269,8 +270,8 @@ pub fn load(pager: &Pager, meta: &Meta, dirty_limit: usize) -> Result<Writer> {
     c.seek_first(&src)?;
     let cat_offset = pager.geo.offset(meta.catalog.page);
     while let Some(e) = c.entry() {
-        let v = src.value(&e.val)?;
-        let (id, info) = catalog::decode(&e.key, &v, path, cat_offset)?;
+        let v = src.value(e.val)?;
+        let (id, info) = catalog::decode(e.key, &v, path, cat_offset)?;
         if id.0 >= meta.next_keyspace && id != KeyspaceId::DEFAULT {
             return Err(Error::corruption(
                 path,

@@ -1,72 +1,59 @@
 //! Unit tests of the B+ tree: page formats here, engine behaviour in `engine.rs`.
 
+mod bench;
 mod engine;
+mod stress;
 
 use std::path::Path;
 
 use bytes::Bytes;
 
+use super::node::*;
 use super::page::*;
 use crate::error::Error;
 
 const GEO: Geometry = Geometry { page_size: 512 };
 
+/// Appends a leaf entry at the end of `n`.
+fn push(n: &mut Node, key: &[u8], spill: Option<PageRef>, val: ValRef<'_>) {
+    let mut cell = Vec::new();
+    leaf_cell(&mut cell, key, spill, val);
+    n.insert_cell(
+        n.keys(),
+        &cell,
+        spill.map(|r| (r, Bytes::copy_from_slice(key))),
+    );
+}
+
 fn leaf() -> Node {
-    let mut n = Node {
-        gen: 7,
-        level: 0,
-        body: Body::Leaf(vec![
-            Entry {
-                key: Bytes::from_static(b""),
-                key_spill: None,
-                val: Val::Inline(Bytes::from_static(b"empty key")),
-            },
-            Entry {
-                key: Bytes::from_static(b"apple"),
-                key_spill: None,
-                val: Val::Inline(Bytes::new()),
-            },
-            Entry {
-                key: Bytes::from(vec![b'k'; 300]),
-                key_spill: Some(PageRef { page: 40, gen: 3 }),
-                val: Val::Spilled {
-                    at: PageRef { page: 50, gen: 6 },
-                    len: 100_000,
-                },
-            },
-        ]),
-        size: 0,
-        index: None,
-    };
-    n.recompute_size();
+    let mut n = Node::new_leaf(7);
+    push(&mut n, b"", None, ValRef::Inline(b"empty key"));
+    push(&mut n, b"apple", None, ValRef::Inline(b""));
+    push(
+        &mut n,
+        &[b'k'; 300],
+        Some(PageRef { page: 40, gen: 3 }),
+        ValRef::Spilled {
+            at: PageRef { page: 50, gen: 6 },
+            len: 100_000,
+        },
+    );
     n
 }
 
 fn branch() -> Node {
-    let mut n = Node {
-        gen: 9,
-        level: 2,
-        body: Body::Branch {
-            seps: vec![
-                Sep {
-                    key: Bytes::from_static(b"m"),
-                    spill: None,
-                },
-                Sep {
-                    key: Bytes::from(vec![b't'; 200]),
-                    spill: Some(PageRef { page: 77, gen: 8 }),
-                },
-            ],
-            children: vec![
-                PageRef { page: 2, gen: 1 },
-                PageRef { page: 3, gen: 2 },
-                PageRef { page: 4, gen: 9 },
-            ],
-        },
-        size: 0,
-        index: None,
+    let mut n = Node::new_branch(9, 2, PageRef { page: 2, gen: 1 });
+    let mut scratch = Vec::new();
+    let m = Sep {
+        key: Bytes::from_static(b"m"),
+        spill: None,
     };
-    n.recompute_size();
+    let t = Sep {
+        key: Bytes::from(vec![b't'; 200]),
+        spill: Some(PageRef { page: 77, gen: 8 }),
+    };
+    n.insert_sep(0, &m, PageRef { page: 3, gen: 2 }, &mut scratch);
+    n.insert_sep(1, &t, PageRef { page: 4, gen: 9 }, &mut scratch);
     n
 }
 
@@ -87,15 +74,14 @@ fn loc(page: u32) -> Loc<'static> {
     }
 }
 
+fn encode_node(n: &Node, page: u32, geo: Geometry) -> crate::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    n.clone().encode_into(page, geo, &mut out)?;
+    Ok(out)
+}
+
 fn decode(img: &[u8], page: u32, gen: u64, level: u8) -> crate::Result<Node> {
-    decode_node(
-        &Bytes::copy_from_slice(img),
-        loc(page),
-        gen,
-        level,
-        1 << 16,
-        &mut spills,
-    )
+    decode_node(img, loc(page), gen, level, 1 << 16, &mut spills)
 }
 
 #[test]
@@ -103,10 +89,18 @@ fn leaf_and_branch_round_trip() {
     for (node, level) in [(leaf(), 0), (branch(), 2)] {
         let img = encode_node(&node, 12, GEO).unwrap();
         assert_eq!(img.len(), 512);
-        let back = decode(&img, 12, node.gen, level).unwrap();
+        let back = decode(&img, 12, node.gen(), level).unwrap();
         assert_eq!(back, node);
     }
-    let empty = Node::empty_leaf(3);
+    let b = branch();
+    assert_eq!(b.len(), 3);
+    assert_eq!(b.child(0), PageRef { page: 2, gen: 1 });
+    assert_eq!(b.child(2), PageRef { page: 4, gen: 9 });
+    assert_eq!(b.key(1), &[b't'; 200][..]);
+    let l = leaf();
+    assert_eq!(l.entry(2).key, &[b'k'; 300][..]);
+    assert_eq!(l.entry(0).val, ValRef::Inline(b"empty key"));
+    let empty = Node::new_leaf(3);
     let img = encode_node(&empty, 5, GEO).unwrap();
     assert_eq!(decode(&img, 5, 3, 0).unwrap(), empty);
 }
@@ -156,7 +150,7 @@ fn reseal(mut img: Vec<u8>, page: u32, body_len: Option<usize>) -> Vec<u8> {
 #[test]
 fn malformed_bodies_with_valid_checksums_are_corruption() {
     let img = encode_node(&leaf(), 12, GEO).unwrap();
-    let body_len = leaf().size;
+    let body_len = leaf().size();
     // Body length past the page, cut short, with trailing bytes, bad flags, unsorted keys.
     let cases = vec![
         reseal(img.clone(), 12, Some(600)),
@@ -177,46 +171,43 @@ fn malformed_bodies_with_valid_checksums_are_corruption() {
         let e = decode(&c, 12, 7, 0).unwrap_err();
         assert!(e.is_corruption(), "case {i}: {e:?}");
     }
-    // Keys out of order.
-    let mut n = leaf();
-    if let Body::Leaf(e) = &mut n.body {
-        e.swap(0, 1);
-    }
-    let img = encode_node(&n, 12, GEO).unwrap();
+    // Keys out of order: a valid image of [a, b] with the keys swapped.
+    let mut n = Node::new_leaf(7);
+    push(&mut n, b"a", None, ValRef::Inline(b"1"));
+    push(&mut n, b"b", None, ValRef::Inline(b"2"));
+    let mut img = encode_node(&n, 12, GEO).unwrap();
+    let (i, j) = (HEADER_LEN + 2, HEADER_LEN + 7);
+    assert_eq!((img[i], img[j]), (b'a', b'b'));
+    img.swap(i, j);
+    let img = reseal(img, 12, None);
     assert!(decode(&img, 12, 7, 0)
         .unwrap_err()
         .to_string()
         .contains("not above"));
     // A reference to a meta page, a key longer than the limit.
     let mut n = branch();
-    if let Body::Branch { children, .. } = &mut n.body {
-        children[1].page = 1;
-    }
+    n.set_child(1, PageRef { page: 1, gen: 2 });
     let img = encode_node(&n, 12, GEO).unwrap();
     assert!(decode(&img, 12, 9, 2).is_err());
     let img = encode_node(&leaf(), 12, GEO).unwrap();
-    let r = decode_node(&Bytes::from(img), loc(12), 7, 0, 100, &mut spills);
+    let r = decode_node(&img, loc(12), 7, 0, 100, &mut spills);
     assert!(r.unwrap_err().to_string().contains("exceeds the limit"));
 }
 
 #[test]
-fn oversized_node_is_refused_by_the_encoder() {
-    let mut n = Node::empty_leaf(1);
-    let e = Entry {
-        key: Bytes::from(vec![1u8; 100]),
-        key_spill: None,
-        val: Val::Inline(Bytes::from(vec![2u8; 100])),
-    };
-    if let Body::Leaf(v) = &mut n.body {
-        for i in 0..3 {
-            let mut x = e.clone();
-            x.key = Bytes::from(vec![i; 100]);
-            v.push(x);
-        }
+fn oversized_or_unordered_nodes_are_refused_by_the_encoder() {
+    let mut n = Node::new_leaf(1);
+    for i in 0..3 {
+        push(&mut n, &[i; 100], None, ValRef::Inline(&[2u8; 100]));
     }
-    n.recompute_size();
-    assert!(n.size > GEO.usable());
+    assert!(n.size() > GEO.usable());
     assert!(encode_node(&n, 2, GEO).is_err());
+    // A leaf whose keys do not ascend is never written (it could not be read back).
+    let mut n = Node::new_leaf(1);
+    push(&mut n, b"b", None, ValRef::Inline(b""));
+    push(&mut n, b"a", None, ValRef::Inline(b""));
+    let e = encode_node(&n, 2, GEO).unwrap_err().to_string();
+    assert!(e.contains("not above its predecessor"), "{e}");
 }
 
 #[test]
@@ -289,18 +280,19 @@ fn prefix_index_search_matches_plain_search() {
         b"b",
         b"zzzzzzzzzzzz",
     ];
-    let entries = keys
-        .iter()
-        .map(|k| Entry {
-            key: Bytes::copy_from_slice(k),
-            key_spill: None,
-            val: Val::Inline(Bytes::new()),
-        })
-        .collect();
-    let plain = Node::new(1, 0, Body::Leaf(entries));
+    let mut plain = Node::new_leaf(1);
+    for k in &keys {
+        push(&mut plain, k, None, ValRef::Inline(b""));
+    }
     let mut indexed = plain.clone();
     indexed.build_index();
-    assert!(indexed.index.is_some() && plain.index.is_none());
+    assert!(indexed.has_index() && !plain.has_index());
+    // A copy, and any change, drops the index.
+    assert!(!indexed.clone().has_index());
+    let mut changed = indexed.clone();
+    changed.build_index();
+    changed.remove_cells(0, 1);
+    assert!(!changed.has_index());
     let probes: Vec<&[u8]> = vec![
         b"",
         b"\0",
