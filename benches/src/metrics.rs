@@ -13,6 +13,11 @@ use hdrhistogram::Histogram;
 /// `cancelled_write_bytes`: pages of files truncated or deleted before write-back never reach
 /// the device).
 pub fn device_write_bytes() -> Option<u64> {
+    io_write_bytes().map(|(written, cancelled)| written.saturating_sub(cancelled))
+}
+
+/// `(write_bytes, cancelled_write_bytes)` of this process so far.
+pub fn io_write_bytes() -> Option<(u64, u64)> {
     let text = std::fs::read_to_string("/proc/self/io").ok()?;
     let field = |name: &str| -> Option<u64> {
         text.lines()
@@ -21,7 +26,7 @@ pub fn device_write_bytes() -> Option<u64> {
     };
     let written = field("write_bytes:")?;
     let cancelled = field("cancelled_write_bytes:").unwrap_or(0);
-    Some(written.saturating_sub(cancelled))
+    Some((written, cancelled))
 }
 
 /// Peak resident set size of this process in KiB (`VmHWM`).

@@ -205,17 +205,17 @@ pub fn markdown(ctx: &Context, lines: &[Line]) -> String {
     let _ = writeln!(s, "\n## Per workload\n");
     let _ = writeln!(
         s,
-        "Latency is per operation (per batch for batched writes, per entry for readseq/readreverse). Device bytes come from `/proc/self/io` and include the untimed flush and settling after a write workload; WA = device bytes / user bytes; SA = directory size / (live keys x (key + value)); RSS is the peak during the workload.\n"
+        "Latency is per operation (per batch for batched writes, per entry for readseq/readreverse). Device bytes are `write_bytes - cancelled_write_bytes` from `/proc/self/io` (gross: `write_bytes` alone, which also counts pages of files deleted before write-back, e.g. a WAL dropped right after its flush) and include the untimed flush and settling after a write workload; WA = device bytes / user bytes; SA = directory size / (live keys x (key + value)); RSS is the peak during the workload.\n"
     );
     for w in &wls {
         let _ = writeln!(s, "### {w}\n");
         let _ = writeln!(
             s,
-            "| engine | ops/s | x base | p50 | p99 | p99.9 | max | device MiB | WA | dir MiB | SA | peak RSS MiB | found | note |"
+            "| engine | ops/s | x base | p50 | p99 | p99.9 | max | device MiB | gross MiB | WA | dir MiB | SA | peak RSS MiB | found | note |"
         );
         let _ = writeln!(
             s,
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
         );
         for e in &ctx.engines {
             let Some(r) = find(lines, e, w) else {
@@ -227,7 +227,7 @@ pub fn markdown(ctx: &Context, lines: &[Line]) -> String {
             };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.engine,
                 human_rate(r.ops_per_sec),
                 opt2(r.ratio),
@@ -236,6 +236,7 @@ pub fn markdown(ctx: &Context, lines: &[Line]) -> String {
                 human_ns(r.latency.p999_ns),
                 human_ns(r.latency.max_ns),
                 r.device_bytes.map(mib).unwrap_or_else(|| "-".into()),
+                r.gross_write_bytes.map(mib).unwrap_or_else(|| "-".into()),
                 opt2(r.write_amp),
                 mib(r.dir_bytes),
                 opt2(r.space_amp),

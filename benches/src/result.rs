@@ -62,6 +62,10 @@ pub struct WorkloadResult {
     pub user_bytes: u64,
     /// Bytes written to the device during the workload, its final flush and settling.
     pub device_bytes: Option<u64>,
+    /// Gross `write_bytes` over the same span, before subtracting the pages of files deleted
+    /// or truncated before write-back (`cancelled_write_bytes`).
+    #[serde(default)]
+    pub gross_write_bytes: Option<u64>,
     /// `device_bytes / user_bytes` (write workloads only).
     pub write_amp: Option<f64>,
     /// Disk space of the database directory afterwards.

@@ -291,6 +291,7 @@ impl Runner {
         }
         metrics::reset_peak_rss();
         let io0 = metrics::device_write_bytes();
+        let gross0 = metrics::io_write_bytes().map(|(w, _)| w);
         let total = self.expected_ops(w);
         let pb = ProgressBar::new(total);
         pb.set_style(
@@ -324,7 +325,10 @@ impl Runner {
                         continue;
                     }
                     if let (Some(a), Some(b)) = (io0, metrics::device_write_bytes()) {
-                        pts.push((ctl.done.load(Ordering::Relaxed) * bytes_per_op, b - a));
+                        pts.push((
+                            ctl.done.load(Ordering::Relaxed) * bytes_per_op,
+                            b.saturating_sub(a),
+                        ));
                     }
                 }
                 pts
@@ -363,12 +367,15 @@ impl Runner {
             self.settle();
         }
         res.settle_secs = settle_start.elapsed().as_secs_f64();
+        if let (Some(a), Some((b, _))) = (gross0, metrics::io_write_bytes()) {
+            res.gross_write_bytes = Some(b.saturating_sub(a));
+        }
         if let (Some(a), Some(b)) = (io0, metrics::device_write_bytes()) {
-            res.device_bytes = Some(b - a);
+            res.device_bytes = Some(b.saturating_sub(a));
             if w.writes() && res.user_bytes > 0 {
-                res.write_amp = Some((b - a) as f64 / res.user_bytes as f64);
+                res.write_amp = Some(b.saturating_sub(a) as f64 / res.user_bytes as f64);
                 if samples_wa {
-                    series.push((res.user_bytes, b - a));
+                    series.push((res.user_bytes, b.saturating_sub(a)));
                     res.wa_series = series;
                 }
             }

@@ -14,7 +14,12 @@
 
 mod strata;
 
-#[cfg(feature = "peers")]
+#[cfg(any(
+    feature = "peer-rocksdb",
+    feature = "peer-fjall",
+    feature = "peer-redb",
+    feature = "peer-lmdb"
+))]
 mod peers;
 
 use std::path::PathBuf;
@@ -92,8 +97,17 @@ pub struct EngineInfo {
 /// Names of the engines this build can run.
 pub fn available() -> Vec<&'static str> {
     let mut v = vec!["strata-lsm", "strata-btree"];
-    if cfg!(feature = "peers") {
-        v.extend(["rocksdb", "fjall", "redb", "lmdb"]);
+    if cfg!(feature = "peer-rocksdb") {
+        v.push("rocksdb");
+    }
+    if cfg!(feature = "peer-fjall") {
+        v.push("fjall");
+    }
+    if cfg!(feature = "peer-redb") {
+        v.push("redb");
+    }
+    if cfg!(feature = "peer-lmdb") {
+        v.push("lmdb");
     }
     v
 }
@@ -113,11 +127,30 @@ pub fn open(name: &str, cfg: &EngineConfig) -> EngineResult<(Box<dyn Engine>, En
     match name {
         "strata-lsm" => strata::open_lsm(cfg),
         "strata-btree" => strata::open_btree(cfg),
-        #[cfg(feature = "peers")]
-        "rocksdb" | "fjall" | "redb" | "lmdb" => peers::open(name, cfg),
+        other if available().contains(&other) => open_peer(other, cfg),
         other if ALL_ENGINES.contains(&other) => {
             Err(format!("engine {other} is a peer engine: rebuild with `--features peers`").into())
         }
         other => Err(format!("unknown engine {other} (known: {})", ALL_ENGINES.join(", ")).into()),
     }
+}
+
+#[cfg(any(
+    feature = "peer-rocksdb",
+    feature = "peer-fjall",
+    feature = "peer-redb",
+    feature = "peer-lmdb"
+))]
+fn open_peer(name: &str, cfg: &EngineConfig) -> EngineResult<(Box<dyn Engine>, EngineInfo)> {
+    peers::open(name, cfg)
+}
+
+#[cfg(not(any(
+    feature = "peer-rocksdb",
+    feature = "peer-fjall",
+    feature = "peer-redb",
+    feature = "peer-lmdb"
+)))]
+fn open_peer(name: &str, _cfg: &EngineConfig) -> EngineResult<(Box<dyn Engine>, EngineInfo)> {
+    Err(format!("engine {name} is not built in").into())
 }
