@@ -3,7 +3,8 @@
 //! kills it with SIGKILL at random moments, reopens the database, and checks it against the
 //! log: every acknowledged batch present, the in-flight one all-or-nothing, nothing else.
 //!
-//! Knobs: `STRATA_SIGKILL_CYCLES` (default 12 per engine), `STRATA_SIGKILL_SEED`.
+//! Knobs: `STRATA_SIGKILL_CYCLES` (default 12 per engine), `STRATA_SIGKILL_SEED`, and
+//! `STRATA_ENGINE=lsm|btree` to run one engine.
 
 mod common;
 
@@ -61,7 +62,11 @@ fn read_state(db: &dyn Store) -> State {
 fn sigkill_at_random_moments_loses_no_acknowledged_write() {
     let cycles = env_u64("STRATA_SIGKILL_CYCLES", 12);
     let mut rng = StdRng::seed_from_u64(env_u64("STRATA_SIGKILL_SEED", 7));
-    for engine in ["lsm", "btree"] {
+    for engine in common::engines::engines() {
+        let engine = match engine {
+            common::engines::Engine::Lsm => "lsm",
+            common::engines::Engine::BTree => "btree",
+        };
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("db");
         let mut model = State::new();
