@@ -14,6 +14,11 @@ pub fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Reads a LEB128 varint, advancing the cursor.
+///
+/// Only the shortest encoding is accepted (a last byte of zero after a continuation byte is
+/// refused, as is a value above `u64::MAX`), so every value has exactly one encoding and a
+/// decoded record re-encodes to the same bytes. The fuzzer found batches that decoded from an
+/// overlong length and re-encoded differently.
 #[inline]
 pub fn get_varint(input: &mut &[u8]) -> Option<u64> {
     let mut result: u64 = 0;
@@ -24,6 +29,9 @@ pub fn get_varint(input: &mut &[u8]) -> Option<u64> {
         }
         result |= part << (7 * i);
         if b & 0x80 == 0 {
+            if i > 0 && b == 0 {
+                return None;
+            }
             *input = &input[i + 1..];
             return Some(result);
         }
@@ -107,6 +115,15 @@ mod tests {
         let mut b = vec![0xff; 9];
         b.push(0x02); // 2^64 overflows
         assert_eq!(get_varint(&mut &b[..]), None);
+        // Non-shortest encodings: 0 as two bytes, 2^21 - 1 with a zero fourth byte (the
+        // fuzzer's write-batch input).
+        assert_eq!(get_varint(&mut &[0x80u8, 0x00][..]), None);
+        assert_eq!(get_varint(&mut &[0xffu8, 0xff, 0xff, 0x00][..]), None);
+        assert_eq!(
+            get_varint(&mut &[0xffu8, 0xff, 0x7f][..]),
+            Some((1 << 21) - 1)
+        );
+        assert_eq!(get_varint(&mut &[0x80u8, 0x01][..]), Some(128));
     }
 
     #[test]
