@@ -365,7 +365,9 @@ mod tests {
         let mut model = std::collections::BTreeMap::new();
         for seq in 1..=3000u64 {
             let len = rng.gen_range(0..=20);
-            let k: Vec<u8> = (0..len).map(|_| [0u8, 1, 255][rng.gen_range(0..3)]).collect();
+            let k: Vec<u8> = (0..len)
+                .map(|_| [0u8, 1, 255][rng.gen_range(0..3)])
+                .collect();
             let v = seq.to_le_bytes();
             m.insert(&k, SeqNo(seq), ValueKind::Put, &v);
             model.insert(k, seq);
@@ -373,7 +375,10 @@ mod tests {
         let got = collect_forward(&mut Arc::new(m).iter());
         let mut want: Vec<(Vec<u8>, u64)> = got.clone();
         want.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        assert_eq!(got, want, "iteration order is bytewise key, then newest first");
+        assert_eq!(
+            got, want,
+            "iteration order is bytewise key, then newest first"
+        );
         let m2 = Memtable::new();
         for (seq, (k, _)) in got.iter().enumerate() {
             m2.insert(k, SeqNo(seq as u64 + 1), ValueKind::Put, k);
