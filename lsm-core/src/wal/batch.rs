@@ -60,9 +60,11 @@ impl Default for WriteBatch {
 impl WriteBatch {
     /// An empty batch.
     pub fn new() -> WriteBatch {
-        WriteBatch {
-            data: vec![0; BATCH_HEADER_LEN],
-        }
+        // Room for the header and one small operation, so the common one-put batch does not
+        // reallocate (`realloc` showed in single-put write profiles).
+        let mut data = Vec::with_capacity(128);
+        data.resize(BATCH_HEADER_LEN, 0);
+        WriteBatch { data }
     }
 
     /// Sets `key` to `value`.
