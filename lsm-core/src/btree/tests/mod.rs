@@ -1,6 +1,5 @@
 //! Unit tests of the B+ tree: page formats here, engine behaviour in `engine.rs`.
 
-mod bench;
 mod engine;
 mod stress;
 

@@ -1,12 +1,12 @@
-//! Long stress runs of the B+ tree alone (ignored by default): power cuts and in-process
+//! Stress runs of the B+ tree alone (short in CI, long by environment variable): power cuts and in-process
 //! checks with a wider workload than `tests/crash.rs` — three key shapes (short, long common
 //! prefixes, occasional keys that spill to overflow runs), values that spill, range deletes,
 //! large batches, page sizes of 512 B to 2 KiB and tiny buffer pools — with `verify()` after
 //! every step. They found the stale search index fixed in `node.rs`.
 //!
 //! ```text
-//! STRESS_SEEDS=6 STRESS_CYCLES=1000 \
-//!   cargo test --release -p lsm-core --lib btree::tests::stress -- --ignored
+//! STRATA_BTREE_STRESS_SEEDS=6 STRATA_BTREE_STRESS_CYCLES=1000 \
+//!   cargo test --release -p lsm-core --lib btree::tests::stress
 //! ```
 
 use std::collections::BTreeMap;
@@ -24,6 +24,13 @@ use crate::types::KeyspaceId;
 use crate::wal::WriteBatch;
 
 type Model = BTreeMap<(KeyspaceId, Vec<u8>), Vec<u8>>;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 #[derive(Clone)]
 enum Op {
@@ -91,16 +98,9 @@ fn opts(fs: Arc<dyn FileSystem>, rng: &mut StdRng) -> BTreeOptions {
 }
 
 #[test]
-#[ignore]
 fn stress_power_cuts() {
-    let seeds: u64 = std::env::var("STRESS_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
-    let cycles: u64 = std::env::var("STRESS_CYCLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+    let seeds = env("STRATA_BTREE_STRESS_SEEDS", 3);
+    let cycles = env("STRATA_BTREE_STRESS_CYCLES", 100);
     for seed in 0..seeds {
         let mut rng = StdRng::seed_from_u64(seed);
         let style = (seed % 3) as u32;
@@ -200,16 +200,9 @@ fn tricky_key(rng: &mut StdRng) -> Vec<u8> {
 }
 
 #[test]
-#[ignore]
 fn stress_in_process() {
-    let seeds: u64 = std::env::var("STRESS_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
-    let steps: u64 = std::env::var("STRESS_CYCLES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+    let seeds = env("STRATA_BTREE_STRESS_SEEDS", 3);
+    let steps = env("STRATA_BTREE_STRESS_CYCLES", 100);
     for seed in 0..seeds {
         let mut rng = StdRng::seed_from_u64(seed);
         let mem = MemFs::new();
