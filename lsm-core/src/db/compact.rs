@@ -36,11 +36,22 @@ pub(super) fn run(inner: Arc<Inner>) {
                 inner.state_cv.wait(&mut st);
             }
         };
-        if let Err(e) = execute(&inner, &task) {
+        if let Err(e) = execute_owned(&inner, task) {
             inner.set_bg_error(&e);
             return;
         }
     }
+}
+
+/// Runs `task`, then drops it and purges: a task holds its input files, and when its keyspace
+/// was dropped meanwhile (or a reader let go during the run) those references were the last
+/// thing keeping obsolete files on disk. Without this purge they stayed until the next flush or
+/// compaction, which an idle database never runs.
+fn execute_owned(inner: &Inner, task: CompactionTask) -> Result<()> {
+    let r = execute(inner, &task);
+    drop(task);
+    purge_obsolete(inner);
+    r
 }
 
 fn pick(inner: &Inner, st: &DbState) -> Option<CompactionTask> {
@@ -226,7 +237,7 @@ pub(super) fn compact_range(inner: &Inner, ks: KeyspaceId, range: &KeyRange) -> 
         if let Some(mut t) = task {
             // Rewrite even a lone file: the point is to apply the rules to every entry.
             t.trivial_move = false;
-            execute(inner, &t)?;
+            execute_owned(inner, t)?;
         }
     }
     Ok(())
