@@ -15,9 +15,10 @@
 //! is the last 12 bytes of cell `i - 1`.
 //!
 //! Keys that spilled to an overflow run are read when the node is decoded and kept beside the
-//! body, found by their run reference. The search index (the first 8 bytes of every key) is
-//! built only for nodes handed to the buffer pool; every method that changes a node drops it,
-//! and the fields are private, so an index can never describe other contents than its node's.
+//! body, found by their run reference. The search index (8 bytes of every key after the prefix
+//! all of the node's keys share) is built only for nodes handed to the buffer pool; every method
+//! that changes a node drops it, and the fields are private, so an index can never describe
+//! other contents than its node's.
 
 use std::fmt;
 
@@ -165,12 +166,29 @@ fn ref_at(b: &[u8], at: usize) -> PageRef {
     }
 }
 
-/// The search prefix of a key: its first 8 bytes, big-endian, zero-padded.
+/// The search word of a key: its first 8 bytes, big-endian, zero-padded.
 fn prefix(k: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     let n = k.len().min(8);
     b[..n].copy_from_slice(&k[..n]);
     u64::from_be_bytes(b)
+}
+
+/// The search index of a cached node: the 8 bytes of every key that follow the prefix all of
+/// the node's keys share. Indexing the first 8 bytes instead left the index useless for keys
+/// that share them — db_bench's zero-padded decimals, `table/id` layouts — and every probe fell
+/// back to decoding and comparing whole keys.
+struct SearchIndex {
+    /// Length of the prefix shared by every key of the node (the first key holds it).
+    skip: usize,
+    /// `prefix(&key[skip..])` for each key, ascending.
+    words: Box<[u64]>,
+}
+
+impl SearchIndex {
+    fn bytes(&self) -> usize {
+        self.words.len() * 8
+    }
 }
 
 /// A leaf or branch node.
@@ -183,8 +201,8 @@ pub struct Node {
     offs: Vec<u32>,
     /// The full keys of spilled keys and separators, by run reference, sorted.
     spilled: Vec<(PageRef, Bytes)>,
-    /// Search prefixes of the keys, for cached (unchanging) nodes only.
-    index: Option<Box<[u64]>>,
+    /// Search index of the keys, for cached (unchanging) nodes only.
+    index: Option<SearchIndex>,
 }
 
 impl Clone for Node {
@@ -579,29 +597,34 @@ impl Node {
         }
     }
 
-    /// Builds the search index, checking on the way that the keys ascend.
-    fn index_checked(&self) -> std::result::Result<Box<[u64]>, usize> {
-        let mut ix = Vec::with_capacity(self.offs.len());
-        let mut prev: &[u8] = &[];
-        for i in 0..self.offs.len() {
-            let k = self.key(i);
-            let p = prefix(k);
-            if i > 0 {
-                // Prefixes order keys unless they are equal.
-                let last = ix.last().copied().unwrap_or(0);
-                if p < last || (p == last && prev >= k) {
-                    return Err(i);
-                }
+    /// Builds the search index, checking first that the keys ascend.
+    fn index_checked(&self) -> std::result::Result<SearchIndex, usize> {
+        for i in 1..self.offs.len() {
+            if self.key(i - 1) >= self.key(i) {
+                return Err(i);
             }
-            ix.push(p);
-            prev = k;
         }
-        Ok(ix.into_boxed_slice())
+        Ok(self.make_index())
+    }
+
+    /// The search index of a node whose keys ascend: in sorted keys, the prefix the first and
+    /// last share is shared by all.
+    fn make_index(&self) -> SearchIndex {
+        let n = self.offs.len();
+        let skip = match n {
+            0 => 0,
+            _ => {
+                let (a, b) = (self.key(0), self.key(n - 1));
+                a.iter().zip(b).take_while(|(x, y)| x == y).count()
+            }
+        };
+        let words = (0..n).map(|i| prefix(&self.key(i)[skip..])).collect();
+        SearchIndex { skip, words }
     }
 
     /// Builds the search index, for a node whose keys were checked to ascend.
     pub(super) fn build_index(&mut self) {
-        self.index = Some((0..self.offs.len()).map(|i| prefix(self.key(i))).collect());
+        self.index = Some(self.make_index());
     }
 
     /// True if the node carries a search index.
@@ -613,12 +636,21 @@ impl Node {
     /// The first index whose key is `> key` (`upper`) or `>= key`.
     pub fn bound(&self, key: &[u8], upper: bool) -> usize {
         let (mut lo, mut hi) = (0, self.offs.len());
-        if let Some(ix) = self.index.as_deref() {
-            // Keys with a smaller prefix are smaller than `key`, larger ones larger: only the
-            // run with an equal prefix needs comparing in full.
-            let p = prefix(key);
-            lo = ix.partition_point(|x| *x < p);
-            hi = lo + ix[lo..].partition_point(|x| *x == p);
+        if let Some(ix) = &self.index {
+            if !self.offs.is_empty() && ix.skip > 0 {
+                // Every key starts with the first key's `skip` bytes: a `key` that differs
+                // from them there (or is a proper prefix of them) is below or above them all.
+                let shared = &self.key(0)[..ix.skip];
+                let head = &key[..key.len().min(ix.skip)];
+                if head != shared {
+                    return if head < shared { 0 } else { self.offs.len() };
+                }
+            }
+            // Keys with a smaller word are smaller than `key`, larger ones larger: only the
+            // run with an equal word needs comparing in full.
+            let p = prefix(key.get(ix.skip..).unwrap_or(&[]));
+            lo = ix.words.partition_point(|x| *x < p);
+            hi = lo + ix.words[lo..].partition_point(|x| *x == p);
         }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -650,7 +682,7 @@ impl Node {
     /// Memory the node holds (for the buffer pool's and the dirty set's budgets).
     pub fn mem_cost(&self) -> usize {
         let spilled: usize = self.spilled.iter().map(|(_, k)| k.len() + 48).sum();
-        let index = self.index.as_ref().map_or(0, |i| i.len() * 8);
+        let index = self.index.as_ref().map_or(0, SearchIndex::bytes);
         128 + self.body.capacity() + self.offs.capacity() * 4 + spilled + index
     }
 

@@ -325,3 +325,60 @@ fn prefix_index_search_matches_plain_search() {
         );
     }
 }
+
+#[test]
+fn index_over_a_shared_prefix_matches_plain_search() {
+    // Nodes whose keys all share a prefix (db_bench's zero-padded decimals, `table/…` keys):
+    // the index skips it, and probes that leave it early, late, or stop inside it must still
+    // land where a plain search does.
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    for round in 0..300 {
+        let shared: Vec<u8> = (0..rng.gen_range(0..20))
+            .map(|_| [b'0', b'a', 0u8][rng.gen_range(0..3)])
+            .collect();
+        let mut keys: Vec<Vec<u8>> = (0..rng.gen_range(1..40))
+            .map(|_| {
+                let mut k = shared.clone();
+                k.extend(
+                    (0..rng.gen_range(0..12)).map(|_| [b'0', b'1', b'9', 0u8][rng.gen_range(0..4)]),
+                );
+                k
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut plain = Node::new_leaf(1);
+        for k in &keys {
+            push(&mut plain, k, None, ValRef::Inline(b""));
+        }
+        let mut indexed = plain.clone();
+        indexed.build_index();
+        let mut probes: Vec<Vec<u8>> = keys.clone();
+        for _ in 0..40 {
+            let mut p = shared[..rng.gen_range(0..=shared.len())].to_vec();
+            if rng.gen_bool(0.3) && !p.is_empty() {
+                let i = rng.gen_range(0..p.len());
+                p[i] = [0u8, b'1', 0xff][rng.gen_range(0..3)];
+            }
+            p.extend(
+                (0..rng.gen_range(0..14)).map(|_| [b'0', b'1', b'9', 0u8][rng.gen_range(0..4)]),
+            );
+            probes.push(p);
+        }
+        for p in &probes {
+            for upper in [false, true] {
+                assert_eq!(
+                    indexed.bound(p, upper),
+                    plain.bound(p, upper),
+                    "round {round}: {p:?} upper={upper} shared={shared:?}"
+                );
+            }
+            assert_eq!(
+                indexed.search(p),
+                keys.binary_search(p),
+                "round {round}: {p:?}"
+            );
+        }
+    }
+}
