@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::error::{Error, Result};
@@ -29,6 +30,7 @@ use crate::sstable::{BlockCache, TableCache};
 use crate::store::DEFAULT_KEYSPACE;
 use crate::types::{FileNumber, KeyspaceId, Level, SeqNo};
 use crate::util::filename::{self, FileKind};
+use crate::wal::batch::parse_unsynced_predecessor_marker;
 use crate::wal::{LogReader, LogWriter, TailPolicy, WriteBatch};
 
 use super::version::{SuperVersion, Version};
@@ -121,17 +123,41 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Inner> {
         .map(|k| (*k, Arc::new(Memtable::new())))
         .collect();
     let mut max_seq = rec.last_seq;
+    let mut next_data = match wals.first() {
+        Some(w) => Some(fs.read_all(&filename::wal_path(dir, *w))?),
+        None => None,
+    };
     for (i, w) in wals.iter().enumerate() {
         let path = filename::wal_path(dir, *w);
-        let newest = i + 1 == wals.len();
-        let policy = match (opts.wal_recovery, newest) {
-            (WalRecovery::PointInTime, _) => TailPolicy::StopAtDamage,
-            (WalRecovery::TolerateTornTail, true) => TailPolicy::TolerateTornTail,
-            (WalRecovery::TolerateTornTail, false) => TailPolicy::Strict,
+        let data = next_data.take().unwrap_or_default();
+        next_data = match wals.get(i + 1) {
+            Some(n) => Some(fs.read_all(&filename::wal_path(dir, *n))?),
+            None => None,
         };
-        let data = fs.read_all(&path)?;
+        // A WAL closed without an fsync (`SyncMode::Never`) may end torn even though a newer
+        // one exists: the newer one then opens with a synced marker naming the length this one
+        // had, or (a crash between creating it and syncing the marker) holds no complete record
+        // at all. Such a WAL is read up to its damage, or checked against that length, and if
+        // it falls short the history ends with it: later WALs are not replayed.
+        let successor = match (&next_data, wals.get(i + 1)) {
+            (Some(next), Some(n)) => first_record(next, &filename::wal_path(dir, *n)),
+            _ => Successor::Data,
+        };
+        let may_end_torn = successor != Successor::Data;
+        let short = matches!(successor, Successor::Marker(len) if (data.len() as u64) < len);
+        let newest = i + 1 == wals.len();
+        let policy = match (opts.wal_recovery, newest, may_end_torn) {
+            (WalRecovery::PointInTime, _, _) => TailPolicy::StopAtDamage,
+            (WalRecovery::TolerateTornTail, true, _) => TailPolicy::TolerateTornTail,
+            (WalRecovery::TolerateTornTail, false, true) => TailPolicy::StopAtDamage,
+            (WalRecovery::TolerateTornTail, false, false) => TailPolicy::Strict,
+        };
+        let data_len = data.len() as u64;
         let mut reader = LogReader::new(data, path.clone(), policy);
         while let Some((offset, record)) = reader.next_record()? {
+            if parse_unsynced_predecessor_marker(&record).is_some() {
+                continue;
+            }
             let batch = WriteBatch::from_bytes(record.to_vec(), &path, offset)?;
             let mut seq = batch.seq().0;
             for op in batch.iter() {
@@ -160,6 +186,11 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Inner> {
         if let Some(d) = reader.dropped() {
             report.dropped = Some((path.clone(), d.offset, d.bytes_dropped, d.reason.clone()));
             // Later WALs continue a history that now has a hole: they are not replayed.
+            break;
+        }
+        if short {
+            // Cut at a record boundary: it reads as whole, but the marker knew better.
+            report.torn_tail = Some((path.clone(), data_len));
             break;
         }
     }
@@ -395,4 +426,26 @@ fn remove_obsolete(
         inner.fs.sync_dir(&inner.dir)?;
     }
     Ok(orphans)
+}
+
+/// What a WAL's first record says about its predecessor.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Successor {
+    /// A batch: the predecessor was closed complete (fsynced under a syncing mode).
+    Data,
+    /// The "predecessor unsynced" marker, with the length the predecessor had.
+    Marker(u64),
+    /// No complete record: the crash came before the marker was synced.
+    Nothing,
+}
+
+fn first_record(data: &Bytes, path: &Path) -> Successor {
+    let mut reader = LogReader::new(data.clone(), path.to_path_buf(), TailPolicy::StopAtDamage);
+    match reader.next_record() {
+        Ok(Some((_, record))) => match parse_unsynced_predecessor_marker(&record) {
+            Some(len) => Successor::Marker(len),
+            None => Successor::Data,
+        },
+        _ => Successor::Nothing,
+    }
 }

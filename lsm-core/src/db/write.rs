@@ -18,6 +18,7 @@ use crate::manifest::VersionEdit;
 use crate::memtable::Memtable;
 use crate::types::{KeyspaceId, SeqNo, ValueKind};
 use crate::util::filename;
+use crate::wal::batch::unsynced_predecessor_marker;
 use crate::wal::{LogWriter, WriteBatch};
 
 use super::group::{GroupQueue, Joined};
@@ -303,16 +304,32 @@ fn switch_memtable(inner: &Inner, force: bool) -> Result<()> {
         return Ok(());
     }
     let mut wal = inner.wal.lock();
-    // Older WALs are complete on disk whatever the sync mode (synced before the next one
-    // exists), so a damaged record in any but the newest WAL is corruption, not a torn tail.
-    wal.writer.sync()?;
+    // Under a syncing mode every acknowledged record is already on disk and this fsync is
+    // cheap; a closed WAL is then complete, and damage in any but the newest is corruption.
+    // Under `Never` the WAL is not fsynced: that would write the whole memtable's worth of log
+    // to the device (doubling the bytes a fill writes) and stall writers for it, when the
+    // flush makes the WAL obsolete within seconds. Instead the new WAL starts with a synced
+    // marker saying its predecessor may end torn, and recovery stops there (point in time).
+    let unsynced = inner.opts.sync_mode == SyncMode::Never;
+    if !unsynced {
+        wal.writer.sync()?;
+    }
+    let closed_len = wal.writer.len();
     let number = inner.new_file_number();
     let path = filename::wal_path(&inner.dir, number);
     let file = inner.fs.create(&path)?;
+    let mut writer = LogWriter::new(file);
+    if unsynced {
+        // Synced before any batch reaches this WAL, so a WAL holding data always holds it, and
+        // with it the length its predecessor must have: a predecessor cut at a record boundary
+        // reads as whole, and only its length tells.
+        writer.add_records(&[&unsynced_predecessor_marker(closed_len)[..]])?;
+        writer.sync()?;
+    }
     inner.fs.sync_dir(&inner.dir)?;
     let old_number = {
         let old = wal.number;
-        wal.writer = LogWriter::new(file);
+        wal.writer = writer;
         wal.number = number;
         old
     };

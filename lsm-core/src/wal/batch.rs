@@ -28,6 +28,27 @@ use crate::util::coding::{
 /// Bytes of the batch header: `seq` (8) + `count` (4).
 pub const BATCH_HEADER_LEN: usize = 12;
 
+/// The record that opens a WAL whose predecessor was closed without an fsync (under
+/// `SyncMode::Never`): a batch header with sequence 0 and no operations (no write produces
+/// sequence 0), followed by the predecessor's length in bytes as `u64` little-endian. Recovery
+/// reads it as "the WAL before this one should be this long; if it is shorter or damaged, the
+/// history ends there" (see `docs/format.md`). It is never decoded as a batch.
+pub fn unsynced_predecessor_marker(predecessor_len: u64) -> [u8; BATCH_HEADER_LEN + 8] {
+    let mut m = [0u8; BATCH_HEADER_LEN + 8];
+    m[BATCH_HEADER_LEN..].copy_from_slice(&predecessor_len.to_le_bytes());
+    m
+}
+
+/// The predecessor length a marker record carries, or `None` for any other record.
+pub fn parse_unsynced_predecessor_marker(record: &[u8]) -> Option<u64> {
+    if record.len() != BATCH_HEADER_LEN + 8 || record[..BATCH_HEADER_LEN].iter().any(|b| *b != 0) {
+        return None;
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&record[BATCH_HEADER_LEN..]);
+    Some(u64::from_le_bytes(len))
+}
+
 /// Path named by errors from a batch that did not come from a file.
 const IN_MEMORY: &str = "<write batch>";
 
