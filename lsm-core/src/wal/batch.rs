@@ -311,6 +311,31 @@ fn decode_op<'a>(input: &mut &'a [u8]) -> std::result::Result<BatchOp<'a>, &'sta
 mod tests {
     use super::*;
 
+    #[test]
+    fn unsynced_predecessor_marker_round_trips_and_is_no_batch_record() {
+        for len in [0u64, 1, 32_768, u64::MAX] {
+            let m = unsynced_predecessor_marker(len);
+            assert_eq!(parse_unsynced_predecessor_marker(&m), Some(len));
+        }
+        // Real batches never parse as the marker: their sequence is at least 1, and an empty
+        // batch is 12 bytes, not 20.
+        let mut b = WriteBatch::new();
+        b.set_seq(SeqNo(1));
+        assert_eq!(parse_unsynced_predecessor_marker(b.data()), None);
+        let mut b = WriteBatch::new();
+        b.put(KeyspaceId::DEFAULT, b"k", b"v");
+        b.set_seq(SeqNo(1));
+        assert_eq!(parse_unsynced_predecessor_marker(b.data()), None);
+        assert_eq!(parse_unsynced_predecessor_marker(&[0u8; 12]), None);
+        let mut near = unsynced_predecessor_marker(5);
+        near[3] = 1;
+        assert_eq!(parse_unsynced_predecessor_marker(&near), None);
+        // Decoded as a batch it would be refused (trailing bytes), so an older reader errs
+        // instead of replaying it.
+        let m = unsynced_predecessor_marker(7).to_vec();
+        assert!(WriteBatch::from_bytes(m, std::path::Path::new("w.log"), 0).is_err());
+    }
+
     fn sample() -> WriteBatch {
         let mut b = WriteBatch::new();
         b.put(KeyspaceId(0), b"alpha", b"1");
