@@ -57,6 +57,25 @@ fn apply(model: &Model, batch: &BatchOps) -> Model {
     m
 }
 
+/// One to five puts (80%) and deletes over 150 keys in two keyspaces, values naming the cycle.
+fn random_batch(rng: &mut StdRng, keyspaces: &[KeyspaceId], cycle: u64) -> (WriteBatch, BatchOps) {
+    let mut b = WriteBatch::new();
+    let mut ops = Vec::new();
+    for _ in 0..rng.gen_range(1..6) {
+        let ks = keyspaces[rng.gen_range(0..keyspaces.len())];
+        let k = format!("key{:03}", rng.gen_range(0..150)).into_bytes();
+        if rng.gen_bool(0.8) {
+            let v = format!("c{cycle}-{}", rng.gen::<u32>()).into_bytes();
+            b.put(ks, &k, &v);
+            ops.push((ks, k, Some(v)));
+        } else {
+            b.delete(ks, &k);
+            ops.push((ks, k, None));
+        }
+    }
+    (b, ops)
+}
+
 #[test]
 fn power_cut_at_random_points_loses_no_acknowledged_write() {
     for engine in engines() {
@@ -97,20 +116,7 @@ fn power_cuts(engine: Engine) {
                     fault.add_rule(FaultRule::new(FaultKind::PowerCut, rng.gen_range(0..120)));
                 }
                 for _ in 0..rng.gen_range(1..80) {
-                    let mut b = WriteBatch::new();
-                    let mut ops = Vec::new();
-                    for _ in 0..rng.gen_range(1..6) {
-                        let ks = keyspaces[rng.gen_range(0..2)];
-                        let k = format!("key{:03}", rng.gen_range(0..150)).into_bytes();
-                        if rng.gen_bool(0.8) {
-                            let v = format!("c{cycle}-{}", rng.gen::<u32>()).into_bytes();
-                            b.put(ks, &k, &v);
-                            ops.push((ks, k, Some(v)));
-                        } else {
-                            b.delete(ks, &k);
-                            ops.push((ks, k, None));
-                        }
-                    }
+                    let (b, ops) = random_batch(&mut rng, &keyspaces, cycle);
                     match db.write(b) {
                         Ok(_) => {
                             model = apply(&model, &ops);
@@ -213,20 +219,7 @@ fn power_cut_under_sync_never_keeps_a_prefix_of_history() {
         ) {
             fault.add_rule(FaultRule::new(FaultKind::PowerCut, rng.gen_range(0..200)));
             for _ in 0..rng.gen_range(1..120) {
-                let mut b = WriteBatch::new();
-                let mut ops = Vec::new();
-                for _ in 0..rng.gen_range(1..6) {
-                    let ks = keyspaces[rng.gen_range(0..2)];
-                    let k = format!("key{:03}", rng.gen_range(0..150)).into_bytes();
-                    if rng.gen_bool(0.8) {
-                        let v = format!("c{cycle}-{}", rng.gen::<u32>()).into_bytes();
-                        b.put(ks, &k, &v);
-                        ops.push((ks, k, Some(v)));
-                    } else {
-                        b.delete(ks, &k);
-                        ops.push((ks, k, None));
-                    }
-                }
+                let (b, ops) = random_batch(&mut rng, &keyspaces, cycle);
                 let next = apply(history.last().unwrap(), &ops);
                 match db.write(b) {
                     Ok(_) => {

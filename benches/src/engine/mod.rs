@@ -94,6 +94,19 @@ pub struct EngineInfo {
     pub settings: String,
 }
 
+/// Copies a looked-up value into the caller's buffer: `true` if there was one. Every engine's
+/// `get` ends here, so all of them pay the same copy.
+pub(crate) fn copy_found(found: Option<&[u8]>, out: &mut Vec<u8>) -> bool {
+    match found {
+        Some(v) => {
+            out.clear();
+            out.extend_from_slice(v);
+            true
+        }
+        None => false,
+    }
+}
+
 /// Names of the engines this build can run.
 pub fn available() -> Vec<&'static str> {
     let mut v = vec!["strata-lsm", "strata-btree"];

@@ -84,14 +84,11 @@ mod rocks {
         }
 
         fn get(&self, key: &[u8], out: &mut Vec<u8>) -> EngineResult<bool> {
-            match self.db.get_pinned(key)? {
-                Some(v) => {
-                    out.clear();
-                    out.extend_from_slice(&v);
-                    Ok(true)
-                }
-                None => Ok(false),
-            }
+            let found = self.db.get_pinned(key)?;
+            Ok(crate::engine::copy_found(
+                found.as_ref().map(|v| &v[..]),
+                out,
+            ))
         }
 
         fn delete(&self, key: &[u8]) -> EngineResult<()> {
@@ -203,14 +200,11 @@ mod fjall_engine {
         }
 
         fn get(&self, key: &[u8], out: &mut Vec<u8>) -> EngineResult<bool> {
-            match self.ks.get(key)? {
-                Some(v) => {
-                    out.clear();
-                    out.extend_from_slice(&v);
-                    Ok(true)
-                }
-                None => Ok(false),
-            }
+            let found = self.ks.get(key)?;
+            Ok(crate::engine::copy_found(
+                found.as_ref().map(|v| &v[..]),
+                out,
+            ))
         }
 
         fn delete(&self, key: &[u8]) -> EngineResult<()> {
@@ -308,14 +302,11 @@ mod redb_engine {
             use redb::ReadableDatabase;
             let tx = self.db.begin_read()?;
             let table = tx.open_table(REDB_TABLE)?;
-            match table.get(key)? {
-                Some(v) => {
-                    out.clear();
-                    out.extend_from_slice(v.value());
-                    Ok(true)
-                }
-                None => Ok(false),
-            }
+            let found = table.get(key)?;
+            Ok(crate::engine::copy_found(
+                found.as_ref().map(|v| v.value()),
+                out,
+            ))
         }
 
         fn write_batch(&self, ops: &[BatchOp<'_>]) -> EngineResult<()> {
@@ -440,14 +431,8 @@ mod lmdb {
     impl Engine for Lmdb {
         fn get(&self, key: &[u8], out: &mut Vec<u8>) -> EngineResult<bool> {
             let rtxn = self.env.read_txn()?;
-            match self.db.get(&rtxn, key)? {
-                Some(v) => {
-                    out.clear();
-                    out.extend_from_slice(v);
-                    Ok(true)
-                }
-                None => Ok(false),
-            }
+            let found = self.db.get(&rtxn, key)?;
+            Ok(crate::engine::copy_found(found.as_ref().map(|v| *v), out))
         }
 
         fn write_batch(&self, ops: &[BatchOp<'_>]) -> EngineResult<()> {

@@ -89,14 +89,8 @@ impl<S: Store> Engine for StrataEngine<S> {
     }
 
     fn get(&self, key: &[u8], out: &mut Vec<u8>) -> EngineResult<bool> {
-        match self.store.get(KS, key, ReadAt::Latest)? {
-            Some(v) => {
-                out.clear();
-                out.extend_from_slice(&v);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        let found = self.store.get(KS, key, ReadAt::Latest)?;
+        Ok(crate::engine::copy_found(found.as_deref(), out))
     }
 
     fn delete(&self, key: &[u8]) -> EngineResult<()> {

@@ -84,6 +84,47 @@ fn key(rng: &mut StdRng, style: u32) -> Vec<u8> {
     }
 }
 
+/// How a batch's operations are drawn.
+#[derive(Clone, Copy)]
+struct Mix {
+    /// Percent of puts; of the rest, all but 3 points are deletes, then range deletes.
+    put_pct: u32,
+    /// Values are `0..short_value_max` bytes, except 3% of 300 to 3000 bytes (overflow runs).
+    short_value_max: usize,
+}
+
+/// Adds one random put, delete or range delete of `k` in `ks` to the batch and to `ops`; the
+/// range's other end comes from `other`.
+fn push_op(
+    rng: &mut StdRng,
+    b: &mut WriteBatch,
+    ops: &mut Vec<Op>,
+    ks: KeyspaceId,
+    k: Vec<u8>,
+    other: impl FnOnce(&mut StdRng) -> Vec<u8>,
+    mix: Mix,
+) {
+    let r = rng.gen_range(0..100);
+    if r < mix.put_pct {
+        let len = if rng.gen_bool(0.03) {
+            rng.gen_range(300..3000)
+        } else {
+            rng.gen_range(0..mix.short_value_max)
+        };
+        let v: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+        b.put(ks, &k, &v);
+        ops.push(Op::Put(ks, k, v));
+    } else if r < 97 {
+        b.delete(ks, &k);
+        ops.push(Op::Del(ks, k));
+    } else {
+        let k2 = other(rng);
+        let (lo, hi) = if k < k2 { (k, k2) } else { (k2, k) };
+        b.delete_range(ks, &lo, &hi);
+        ops.push(Op::Range(ks, lo, hi));
+    }
+}
+
 fn opts(fs: Arc<dyn FileSystem>, rng: &mut StdRng) -> BTreeOptions {
     let page = [512, 1024, 2048][rng.gen_range(0..3)];
     BTreeOptions::new()
@@ -129,25 +170,12 @@ fn stress_power_cuts() {
                     for _ in 0..n {
                         let ks = kss[rng.gen_range(0..2)];
                         let k = key(&mut rng, style);
-                        let r = rng.gen_range(0..100);
-                        if r < 75 {
-                            let len = if rng.gen_bool(0.03) {
-                                rng.gen_range(300..3000)
-                            } else {
-                                rng.gen_range(0..30)
-                            };
-                            let v: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
-                            b.put(ks, &k, &v);
-                            ops.push(Op::Put(ks, k, v));
-                        } else if r < 97 {
-                            b.delete(ks, &k);
-                            ops.push(Op::Del(ks, k));
-                        } else {
-                            let k2 = key(&mut rng, style);
-                            let (lo, hi) = if k < k2 { (k, k2) } else { (k2, k) };
-                            b.delete_range(ks, &lo, &hi);
-                            ops.push(Op::Range(ks, lo, hi));
-                        }
+                        let mix = Mix {
+                            put_pct: 75,
+                            short_value_max: 30,
+                        };
+                        let other = |rng: &mut StdRng| key(rng, style);
+                        push_op(&mut rng, &mut b, &mut ops, ks, k, other, mix);
                     }
                     match db.write(b) {
                         Ok(_) => model = apply(&model, &ops),
@@ -226,25 +254,11 @@ fn stress_in_process() {
                 } else {
                     key(&mut rng, (step % 3) as u32)
                 };
-                let r = rng.gen_range(0..100);
-                if r < 70 {
-                    let len = if rng.gen_bool(0.03) {
-                        rng.gen_range(300..3000)
-                    } else {
-                        rng.gen_range(0..60)
-                    };
-                    let v: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
-                    b.put(ks, &k, &v);
-                    ops.push(Op::Put(ks, k, v));
-                } else if r < 97 {
-                    b.delete(ks, &k);
-                    ops.push(Op::Del(ks, k));
-                } else {
-                    let k2 = tricky_key(&mut rng);
-                    let (lo, hi) = if k < k2 { (k, k2) } else { (k2, k) };
-                    b.delete_range(ks, &lo, &hi);
-                    ops.push(Op::Range(ks, lo, hi));
-                }
+                let mix = Mix {
+                    put_pct: 70,
+                    short_value_max: 60,
+                };
+                push_op(&mut rng, &mut b, &mut ops, ks, k, tricky_key, mix);
             }
             db.write(b).unwrap();
             model = apply(&model, &ops);
